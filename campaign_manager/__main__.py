@@ -1,0 +1,3 @@
+from campaign_manager.cli import main
+
+main()

@@ -1,0 +1,269 @@
+"""The `campaign-manager` command: a click group, one sub-group per area."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+
+from campaign_manager.core.config import ConfigError, Settings, load_settings
+
+DEMO_MARKER = ".campaign-manager-demo"
+
+
+class CliState:
+    """Holds the --config path and builds the app on first use.
+
+    Tests put a ready app in `app`, so commands run against the test database.
+    """
+
+    def __init__(self, config_path: str | None = None, app: Flask | None = None) -> None:
+        self.config_path = config_path
+        self.app = app
+
+    def get_app(self, settings: Settings | None = None) -> Flask:
+        if self.app is None:
+            from campaign_manager.app import create_app
+
+            try:
+                self.app = create_app(settings or load_settings(self.config_path))
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from None
+        return self.app
+
+
+pass_state = click.make_pass_decorator(CliState, ensure=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="CAMPAIGN_MANAGER_CONFIG",
+    help="TOML config file (default: $CAMPAIGN_MANAGER_CONFIG, else built-in defaults).",
+)
+@click.version_option(package_name="campaign-manager")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """Campaign Manager: plan, approve, send and measure multi-channel campaigns."""
+    if isinstance(ctx.obj, CliState):
+        ctx.obj.config_path = config_path or ctx.obj.config_path
+    elif isinstance(ctx.obj, Flask):
+        ctx.obj = CliState(app=ctx.obj)
+    else:
+        ctx.obj = CliState(config_path)
+
+
+def database_of(app: Flask):
+    return app.extensions["database"]
+
+
+def prepare_database(app: Flask, *, auto_upgrade_sqlite: bool) -> None:
+    """Upgrade SQLite automatically; on other databases insist on `db upgrade` first."""
+    from campaign_manager.migrations import pending_revisions, upgrade_database
+
+    database = database_of(app)
+    if database.is_sqlite and auto_upgrade_sqlite:
+        upgrade_database(database.engine)
+        return
+    pending = pending_revisions(database.engine)
+    if pending:
+        raise click.ClickException(
+            "The database schema is not up to date (missing "
+            f"{', '.join(sorted(pending))}). Run: campaign-manager db upgrade"
+        )
+
+
+# --- serve, scheduler, worker -------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default=None, help="Interface to listen on (default from [server] host).")
+@click.option("--port", type=int, default=None, help="Port (default from [server] port).")
+@pass_state
+def serve(state: CliState, host: str | None, port: int | None) -> None:
+    """Run the web app (embedded mode: one process on one machine)."""
+    app = state.get_app()
+    prepare_database(app, auto_upgrade_sqlite=True)
+    run_server(app, host, port)
+
+
+def run_server(app: Flask, host: str | None, port: int | None) -> None:
+    from waitress import serve as waitress_serve
+
+    settings: Settings = app.extensions["settings"]
+    host = host or settings.server.host
+    port = port or settings.server.port
+    click.echo(f"Campaign Manager is listening on http://{host}:{port}/  (Ctrl+C to stop)")
+    waitress_serve(
+        app, host=host, port=port, threads=settings.server.threads, ident="campaign-manager"
+    )
+
+
+@cli.command()
+def scheduler() -> None:
+    """Run the single scheduler process (arrives with the delivery engine)."""
+    raise click.ClickException(
+        "The scheduler is not available yet: it arrives with the delivery engine."
+    )
+
+
+@cli.command()
+@click.option("--concurrency", type=int, default=1, show_default=True)
+def worker(concurrency: int) -> None:
+    """Run a delivery worker (arrives with the delivery engine)."""
+    raise click.ClickException(
+        "Workers are not available yet: they arrive with the delivery engine."
+    )
+
+
+# --- db -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="heads", show_default=True)
+@pass_state
+def db_upgrade(state: CliState, revision: str) -> None:
+    """Apply the schema migrations."""
+    from campaign_manager.migrations import upgrade_database
+
+    app = state.get_app()
+    upgrade_database(database_of(app).engine, revision)
+    click.echo("Database is up to date.")
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+@cli.group()
+def user() -> None:
+    """User accounts."""
+
+
+@user.command("create")
+@click.argument("email")
+@click.option("--role", required=True, help="admin, marketer, approver, viewer or vendor.")
+@click.option("--vendor", "vendor_name", help="Vendor company name (vendor role only).")
+@click.option("--name", "display_name", default="", help="Display name.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@pass_state
+def user_create(
+    state: CliState,
+    email: str,
+    role: str,
+    vendor_name: str | None,
+    display_name: str,
+    password_stdin: bool,
+) -> None:
+    """Create a user; prompts for the password unless --password-stdin."""
+    from campaign_manager.core.accounts import (
+        AccountError,
+        create_user,
+        find_vendor_by_name,
+        parse_role,
+    )
+
+    try:
+        parsed_role = parse_role(role)
+    except AccountError as exc:
+        raise click.BadParameter(str(exc), param_hint="--role") from None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    app = state.get_app()
+    with database_of(app).transaction() as session:
+        vendor = None
+        if vendor_name:
+            vendor = find_vendor_by_name(session, vendor_name)
+            if vendor is None:
+                raise click.ClickException(f"no vendor company named {vendor_name!r}")
+        try:
+            created = create_user(
+                session, email, password, parsed_role, vendor=vendor, display_name=display_name
+            )
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Created {created.role.value} {created.email}.")
+
+
+# --- demo -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--instance",
+    "instance_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-instance"),
+    show_default=True,
+    help="Folder for the demo's database and files; recreated on every run.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--load-only", is_flag=True, help="Load the demo data and exit without serving.")
+@pass_state
+def demo(state: CliState, instance_dir: Path, host: str, port: int, load_only: bool) -> None:
+    """Create a fresh demo instance with the reference campaign, then serve it."""
+    from campaign_manager.app import create_app
+    from campaign_manager.demo import DEMO_PASSWORD, load_demo
+    from campaign_manager.migrations import upgrade_database
+
+    instance_dir = instance_dir.resolve()
+    reset_demo_instance(instance_dir)
+    config_file = instance_dir / "config.toml"
+    config_file.write_text(
+        "# Written by `campaign-manager demo`; reuse it with --config.\n"
+        "[app]\n"
+        f'instance_path = "{instance_dir.as_posix()}"\n'
+        f'secret_key = "{secrets.token_urlsafe(48)}"\n'
+        f'base_url = "http://{host}:{port}"\n'
+        'postal_address = "Collision Careers Coalition, 1200 Main Street, Columbus, OH 43215"\n',
+        encoding="utf-8",
+    )
+    try:
+        # The demo always runs embedded: ignore a database URL from the environment.
+        settings = load_settings(config_file, overrides={"database": {"url": ""}})
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    app = create_app(settings)
+    state.app = app
+    database = database_of(app)
+    upgrade_database(database.engine)
+    with database.transaction() as session:
+        ctx = load_demo(session, settings)
+
+    url = f"http://{host}:{port}/"
+    click.echo(f"Demo instance ready in {instance_dir}")
+    click.echo(f"Open {url} and sign in with one of these (password: {DEMO_PASSWORD}):")
+    for role, email in ctx.logins:
+        click.echo(f"  {role:<9} {email}")
+    if not load_only:
+        run_server(app, host, port)
+
+
+def reset_demo_instance(instance_dir: Path) -> None:
+    """Empty a previous demo folder; refuse to touch a folder the demo did not make."""
+    marker = instance_dir / DEMO_MARKER
+    if instance_dir.exists() and any(instance_dir.iterdir()):
+        if not marker.exists():
+            raise click.ClickException(
+                f"{instance_dir} exists and is not a demo instance; choose another --instance."
+            )
+        shutil.rmtree(instance_dir)
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text("This folder is recreated by `campaign-manager demo`.\n", encoding="utf-8")
+
+
+def main() -> None:
+    cli(prog_name="campaign-manager")

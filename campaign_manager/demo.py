@@ -1,0 +1,88 @@
+"""Demo data: the reference campaign of the Collision Careers Coalition.
+
+An industry coalition fights a shortage of collision-repair technicians with web, social
+and print ads aimed at students, parents and educators. Each area adds its loader to
+`DEMO_LOADERS`; they run in order inside one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from campaign_manager.core.accounts import (
+    Organization,
+    OrganizationKind,
+    Role,
+    Vendor,
+    create_user,
+    create_vendor,
+)
+from campaign_manager.core.config import Settings
+
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - printed on purpose: it is the demo's login
+
+
+@dataclass
+class DemoContext:
+    """What loaders share: the settings, and what earlier loaders made."""
+
+    settings: Settings
+    logins: list[tuple[str, str]] = field(default_factory=list)
+    vendor: Vendor | None = None
+    organizations: dict[str, Organization] = field(default_factory=dict)
+
+
+COALITION = "Collision Careers Coalition"
+ORGANIZATIONS = [
+    (COALITION, OrganizationKind.COALITION, "Nationwide", "https://careers.example.org"),
+    ("Auto Body Repair Association of the Midlands", OrganizationKind.MEMBER, "Midwest", ""),
+    ("Collision Industry Education Fund", OrganizationKind.MEMBER, "Nationwide", ""),
+    ("Southern Collision Repairers Guild", OrganizationKind.MEMBER, "South", ""),
+    ("Pacific Coast Auto Body Network", OrganizationKind.MEMBER, "West", ""),
+    ("Precision Collision Centers", OrganizationKind.EMPLOYER, "Northeast", ""),
+    ("Lakeside Auto Body", OrganizationKind.EMPLOYER, "Midwest", ""),
+]
+
+
+def load_organizations(session: Session, ctx: DemoContext) -> None:
+    for name, kind, region, website in ORGANIZATIONS:
+        org = Organization(name=name, kind=kind, region=region, website=website)
+        session.add(org)
+        ctx.organizations[name] = org
+    session.flush()
+
+
+def load_vendor_and_users(session: Session, ctx: DemoContext) -> None:
+    ctx.vendor = create_vendor(
+        session,
+        "Keystone Print & Mail",
+        "jobs@keystone-print.example.org",
+        "400 Press Lane\nHarrisburg, PA 17101",
+    )
+    for role in (Role.ADMIN, Role.MARKETER, Role.APPROVER, Role.VIEWER, Role.VENDOR):
+        email = f"{role.value}@example.org"
+        create_user(
+            session,
+            email,
+            DEMO_PASSWORD,
+            role,
+            vendor=ctx.vendor if role is Role.VENDOR else None,
+            display_name=f"Demo {role.value}",
+        )
+        ctx.logins.append((role.value, email))
+
+
+DEMO_LOADERS: list[Callable[[Session, DemoContext], None]] = [
+    load_organizations,
+    load_vendor_and_users,
+]
+
+
+def load_demo(session: Session, settings: Settings) -> DemoContext:
+    ctx = DemoContext(settings=settings)
+    for loader in DEMO_LOADERS:
+        loader(session, ctx)
+    return ctx

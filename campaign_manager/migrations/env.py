@@ -1,0 +1,28 @@
+from alembic import context
+
+from campaign_manager.core.db import StrEnumType, UTCDateTime
+from campaign_manager.models import metadata
+
+config = context.config
+engine = config.attributes["engine"]
+
+
+def render_item(type_, obj, autogen_context):
+    """Write our column types as the plain types they store, so migrations never import models."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, StrEnumType):
+        return f"sa.String(length={obj.impl.length})"
+    return False
+
+
+with engine.begin() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        # SQLite cannot ALTER most things; batch mode copies the table instead.
+        render_as_batch=connection.dialect.name == "sqlite",
+        render_item=render_item,
+        compare_type=False,
+    )
+    context.run_migrations()

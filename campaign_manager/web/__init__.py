@@ -1,0 +1,33 @@
+"""The server-rendered web UI: one blueprint per area."""
+
+from __future__ import annotations
+
+from flask import Flask, Response
+
+from campaign_manager.web.authz import can
+
+
+def register_web(app: Flask) -> None:
+    from campaign_manager.web import auth, errors, main, settings
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(main.bp)
+    app.register_blueprint(settings.bp)
+    errors.register_error_handlers(app)
+    auth.init_login(app)
+    app.after_request(_security_headers)
+    app.jinja_env.globals["nav_items"] = main.nav_items
+    app.jinja_env.globals["can"] = can
+    app.jinja_env.globals["organization_name"] = app.extensions["settings"].app.organization_name
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
+    )
+    return response

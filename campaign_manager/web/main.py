@@ -1,0 +1,117 @@
+"""The dashboard, the navigation, and the sections that later work fills in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from campaign_manager.core.accounts import Organization, Role, User
+from campaign_manager.extensions import db
+from campaign_manager.web.authz import EVERYONE, STAFF, can, requires_role
+
+bp = Blueprint("main", __name__)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    endpoint: str
+
+    def is_current(self, endpoint: str | None) -> bool:
+        """The current page is this entry, or belongs to the blueprint this entry opens."""
+        if endpoint is None:
+            return False
+        blueprint = self.endpoint.partition(".")[0]
+        return endpoint == self.endpoint or (
+            blueprint != "main" and endpoint.partition(".")[0] == blueprint
+        )
+
+
+NAV = (
+    NavItem("Dashboard", "main.dashboard"),
+    NavItem("Audiences", "main.audiences"),
+    NavItem("Creatives", "main.creatives"),
+    NavItem("Campaigns", "main.campaigns"),
+    NavItem("Calendar", "main.calendar"),
+    NavItem("Channels", "main.channels"),
+    NavItem("Print jobs", "main.print_jobs"),
+    NavItem("Settings", "settings.index"),
+)
+
+
+def nav_items() -> list[NavItem]:
+    """The navigation entries the current user may open: nobody is shown a door that says 403."""
+    if not current_user.is_authenticated:
+        return []
+    return [item for item in NAV if can(item.endpoint)]
+
+
+@bp.route("/")
+@requires_role(*EVERYONE)
+def dashboard():
+    if current_user.role is Role.VENDOR:
+        return redirect(url_for("main.print_jobs"))
+    counts = {
+        "users": db.session.scalar(select(func.count()).select_from(User)),
+        "organizations": db.session.scalar(select(func.count()).select_from(Organization)),
+    }
+    return render_template("main/dashboard.html", counts=counts)
+
+
+# Sections whose real pages arrive with their own issues. Each says what it will hold,
+# so the navigation is complete and testable from day one.
+SECTIONS = {
+    "audiences": ("Audiences", "Contacts, consent, CSV imports and rule-based segments."),
+    "creatives": ("Creatives", "Assets, email, social, landing-page and print creatives."),
+    "campaigns": ("Campaigns", "Campaigns, their steps, approvals and delivery progress."),
+    "calendar": ("Calendar", "Every scheduled step on every channel, by month and week."),
+    "channels": ("Channels", "Channel accounts for email, social, web and print export."),
+}
+
+
+def _section(name: str):
+    title, description = SECTIONS[name]
+    return render_template("main/section.html", title=title, description=description)
+
+
+@bp.route("/audiences")
+@requires_role(*STAFF)
+def audiences():
+    return _section("audiences")
+
+
+@bp.route("/creatives")
+@requires_role(*STAFF)
+def creatives():
+    return _section("creatives")
+
+
+@bp.route("/campaigns")
+@requires_role(*STAFF)
+def campaigns():
+    return _section("campaigns")
+
+
+@bp.route("/calendar")
+@requires_role(*STAFF)
+def calendar():
+    return _section("calendar")
+
+
+@bp.route("/channels")
+@requires_role(*STAFF)
+def channels():
+    return _section("channels")
+
+
+@bp.route("/print-jobs")
+@requires_role(*EVERYONE)
+def print_jobs():
+    return render_template(
+        "main/section.html",
+        title="Print jobs",
+        description="Print-ready PDFs for vendors: download, accept, print and ship.",
+    )

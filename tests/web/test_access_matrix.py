@@ -1,0 +1,118 @@
+"""Every route by every role: 200/302 where allowed, 403 where not, login redirect when anonymous.
+
+The routes come from the app's URL map, so a new route is covered the day it is added; a
+route whose URL needs a value this file does not know fails the test until one is added
+to SAMPLE_ARGUMENTS.
+"""
+
+import pytest
+from flask import Flask
+
+from campaign_manager.core.accounts import Role
+from campaign_manager.web.authz import PUBLIC, allowed_roles_of
+
+ANONYMOUS = "anonymous"
+
+# Sample values for URL arguments, taken from the `users` fixture's data.
+SAMPLE_ARGUMENTS = {
+    "user_id": lambda users: users["viewer"].id,
+}
+
+# Decisions that must hold whatever the decorators say, written out by hand so the matrix
+# is checked against intent and not only against itself.
+MUST_BE_FORBIDDEN = {
+    ("settings.users", Role.MARKETER),
+    ("settings.users", Role.VIEWER),
+    ("settings.users", Role.APPROVER),
+    ("settings.users", Role.VENDOR),
+    ("settings.vendors", Role.MARKETER),
+    ("settings.vendors", Role.VENDOR),
+    ("settings.create_organization", Role.VIEWER),
+    ("settings.create_organization", Role.APPROVER),
+    ("settings.create_organization", Role.VENDOR),
+    ("main.audiences", Role.VENDOR),
+    ("main.campaigns", Role.VENDOR),
+    ("main.channels", Role.VENDOR),
+}
+MUST_BE_ALLOWED = {
+    ("main.print_jobs", Role.VENDOR),
+    ("settings.index", Role.VENDOR),
+    ("settings.create_organization", Role.MARKETER),
+    ("main.campaigns", Role.VIEWER),
+}
+
+
+def routes(app: Flask):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        for method in sorted(rule.methods & {"GET", "POST"}):
+            yield rule, method
+
+
+def build_url(app: Flask, rule, users) -> str:
+    missing = [arg for arg in rule.arguments if arg not in SAMPLE_ARGUMENTS]
+    assert not missing, f"add sample values for {missing} (route {rule.rule}) to SAMPLE_ARGUMENTS"
+    values = {arg: SAMPLE_ARGUMENTS[arg](users) for arg in rule.arguments}
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(rule.endpoint, **values)
+
+
+@pytest.mark.parametrize("who", [ANONYMOUS, *Role])
+def test_every_route_for_every_role(app, users, who):
+    client = app.test_client()
+    if who != ANONYMOUS:
+        client.login(users[who.value].email)
+    checked = 0
+    for rule, method in routes(app):
+        allowed = allowed_roles_of(app.view_functions[rule.endpoint])
+        assert allowed is not None, f"{rule.endpoint} declares no access rule"
+        url = build_url(app, rule, users)
+        if method == "GET":
+            response = client.get(url)
+        else:
+            response = (
+                client.post_form(url)
+                if who != ANONYMOUS
+                else client.post(url, data={"csrf_token": client.fetch_csrf_token("/login")})
+            )
+        status = response.status_code
+        where = f"{method} {url} as {who}"
+        assert status < 500, f"{where} gave {status}"
+        if allowed == PUBLIC:
+            pass
+        elif who == ANONYMOUS:
+            assert status == 302 and response.headers["Location"].startswith("/login"), (
+                f"{where}: {status}"
+            )
+        elif who in allowed:
+            assert (rule.endpoint, who) not in MUST_BE_FORBIDDEN, f"{where} must be forbidden"
+            if method == "GET":
+                assert status in (200, 302), f"{where} gave {status}"
+            else:
+                assert status not in (401, 403), f"{where} gave {status}"
+        else:
+            assert (rule.endpoint, who) not in MUST_BE_ALLOWED, f"{where} must be allowed"
+            assert status == 403, f"{where} gave {status}, expected 403"
+        checked += 1
+        if who != ANONYMOUS and rule.endpoint == "auth.logout":
+            client.login(users[who.value].email)
+    assert checked >= 15
+
+
+def test_every_view_declares_access(app):
+    undeclared = [
+        e for e, v in app.view_functions.items() if e != "static" and allowed_roles_of(v) is None
+    ]
+    assert undeclared == []
+
+
+def test_an_undeclared_view_stops_start_up():
+    from campaign_manager.web.authz import check_every_view_declares_access
+
+    app = Flask("probe")
+    app.add_url_rule("/open", "open", lambda: "oops")
+    with pytest.raises(RuntimeError, match="open"):
+        check_every_view_declares_access(app)
