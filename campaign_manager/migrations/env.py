@@ -16,6 +16,11 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+def include_name(name, type_, parent_names):
+    # APScheduler's job store creates and owns its table.
+    return not (type_ == "table" and name and name.startswith("apscheduler_"))
+
+
 with engine.begin() as connection:
     context.configure(
         connection=connection,
@@ -23,6 +28,7 @@ with engine.begin() as connection:
         # SQLite cannot ALTER most things; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         render_item=render_item,
+        include_name=include_name,
         compare_type=False,
     )
     context.run_migrations()

@@ -1,0 +1,310 @@
+"""Claiming due deliveries, recording what happened to them, and recovering after crashes.
+
+A worker claims due rows (pending → sending, with a lease), sends them outside any
+transaction, then records each outcome. If it dies, the lease runs out and
+`recover_expired_leases` decides: rows of idempotent adapters go back to pending (the
+retry reuses the idempotency key), the others become `uncertain` for a person to resolve.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from campaign_manager.campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    EventKind,
+    Step,
+)
+from campaign_manager.channels.base import Failed, RetryLater, SendResult, Sent
+from campaign_manager.core.db import utcnow
+from schedulers.retry import RetryPolicy
+from schedulers.throttle import accounts_in_backoff, back_off
+
+# When a provider rejects the credentials, wait this long before the next try: a person
+# has to reconnect the account first.
+RECONNECT_WAIT = timedelta(hours=1)
+UNCERTAIN_REASON = (
+    "the worker stopped while handing this message to the provider; "
+    "check whether it arrived, then mark it sent or retry it"
+)
+
+
+def claim_due_deliveries(
+    session: Session, worker: str, *, limit: int, lease_seconds: float, now: datetime | None = None
+) -> list[int]:
+    """Take up to `limit` due rows of running campaigns for this worker; return their ids.
+
+    PostgreSQL: FOR UPDATE SKIP LOCKED lets many workers claim side by side without
+    waiting on each other. SQLite has one writer at a time (BEGIN IMMEDIATE) and ignores
+    the clause.
+    """
+    now = now or utcnow()
+    due = (
+        select(Delivery.id)
+        .join(Step, Step.id == Delivery.step_id)
+        .join(Campaign, Campaign.id == Step.campaign_id)
+        .where(
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.next_attempt_at <= now,
+            Campaign.status == CampaignStatus.RUNNING,
+            Delivery.channel_account_id.not_in(accounts_in_backoff(now)),
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Delivery)
+    )
+    ids = list(session.scalars(due))
+    if not ids:
+        return []
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids))
+        .values(
+            status=DeliveryStatus.SENDING,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            worker=worker,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return ids
+
+
+def release_unsent(session: Session, ids: Sequence[int], retry_at: datetime, reason: str) -> None:
+    """Give claimed rows back untried (throttled, or the campaign was paused)."""
+    if not ids:
+        return
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING)
+        .values(
+            status=DeliveryStatus.PENDING,
+            next_attempt_at=retry_at,
+            lease_until=None,
+            worker="",
+            reason=reason,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def skip_claimed(session: Session, ids: Sequence[int], reason: str) -> None:
+    """Claimed rows that must not be sent after all (the campaign was cancelled)."""
+    if not ids:
+        return
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING)
+        .values(status=DeliveryStatus.SKIPPED, reason=reason, lease_until=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one claimed delivery, to be written by `record_outcomes`."""
+
+    delivery_id: int
+    result: SendResult
+    # False when the adapter could not promise that a retry will not send twice.
+    idempotent: bool = False
+    # Rendering or validation failed before anything was sent.
+    before_send: bool = False
+
+
+def record_outcomes(
+    session: Session,
+    outcomes: Iterable[Outcome],
+    policy: RetryPolicy,
+    *,
+    worker: str,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> None:
+    """Write each outcome; only rows this worker still holds are touched.
+
+    A row whose lease ran out and was taken over is left alone (the `worker` check), so a
+    slow worker can never overwrite the newer owner's result.
+    """
+    now = now or utcnow()
+    outcomes = list(outcomes)
+    if not outcomes:
+        return
+    rows = {
+        d.id: d
+        for d in session.scalars(
+            select(Delivery).where(
+                Delivery.id.in_([o.delivery_id for o in outcomes]),
+                Delivery.status == DeliveryStatus.SENDING,
+                Delivery.worker == worker,
+            )
+        )
+    }
+    for outcome in outcomes:
+        delivery = rows.get(outcome.delivery_id)
+        if delivery is None:
+            continue
+        _apply(session, delivery, outcome, policy, now, rng)
+    session.flush()
+
+
+def _apply(
+    session: Session,
+    delivery: Delivery,
+    outcome: Outcome,
+    policy: RetryPolicy,
+    now: datetime,
+    rng: random.Random | None,
+) -> None:
+    result = outcome.result
+    delivery.lease_until = None
+    delivery.updated_at = now
+    if not outcome.before_send:
+        delivery.attempts += 1
+    if isinstance(result, Sent):
+        delivery.status = DeliveryStatus.SENT
+        delivery.external_id = result.external_id[:300]
+        delivery.sent_at = now
+        delivery.error = ""
+        delivery.reason = ""
+        session.add(_event(delivery, EventKind.SENT, now))
+        return
+    if isinstance(result, RetryLater):
+        delivery.error = result.reason
+        if result.maybe_delivered and not outcome.idempotent:
+            delivery.status = DeliveryStatus.UNCERTAIN
+            delivery.reason = "the provider may have received it: " + result.reason
+            return
+        if result.after_seconds:
+            back_off(
+                session, delivery.channel_account_id, now + timedelta(seconds=result.after_seconds)
+            )
+        _retry_or_fail(delivery, policy, now, result.after_seconds, rng)
+        return
+    assert isinstance(result, Failed)
+    delivery.error = result.reason
+    if result.needs_reconnect:
+        back_off(session, delivery.channel_account_id, now + RECONNECT_WAIT)
+        delivery.status = DeliveryStatus.PENDING
+        delivery.next_attempt_at = now + RECONNECT_WAIT
+        delivery.reason = "channel account needs reconnecting"
+        return
+    if result.permanent:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.reason = "permanent failure"
+        session.add(_event(delivery, EventKind.FAILED, now, {"error": result.reason}))
+        return
+    _retry_or_fail(delivery, policy, now, None, rng)
+
+
+def _retry_or_fail(
+    delivery: Delivery, policy: RetryPolicy, now: datetime, provider_says: float | None, rng
+) -> None:
+    if policy.exhausted(delivery.attempts):
+        delivery.status = DeliveryStatus.FAILED
+        delivery.reason = f"gave up after {delivery.attempts} attempts"
+        return
+    delivery.status = DeliveryStatus.PENDING
+    delivery.next_attempt_at = policy.next_attempt_at(now, delivery.attempts, provider_says, rng)
+    delivery.reason = "retry scheduled"
+
+
+def _event(delivery: Delivery, kind: EventKind, now: datetime, data: dict | None = None) -> Event:
+    step = delivery.step
+    return Event(
+        kind=kind,
+        delivery_id=delivery.id,
+        campaign_id=step.campaign_id,
+        step_id=step.id,
+        contact_id=delivery.contact_id,
+        segment_slug=delivery.segment_slug,
+        channel_kind=step.channel_kind,
+        data=data or {},
+        occurred_at=now,
+    )
+
+
+def recover_expired_leases(
+    session: Session, idempotent_account_ids: Iterable[int], now: datetime | None = None
+) -> tuple[int, int]:
+    """Rows left in `sending` past their lease: retry (idempotent) or mark uncertain.
+
+    Returns (requeued, uncertain).
+    """
+    now = now or utcnow()
+    idempotent = list(idempotent_account_ids)
+    expired = (Delivery.status == DeliveryStatus.SENDING, Delivery.lease_until < now)
+    requeued = 0
+    if idempotent:
+        requeued = session.execute(
+            update(Delivery)
+            .where(*expired, Delivery.channel_account_id.in_(idempotent))
+            .values(
+                status=DeliveryStatus.PENDING,
+                next_attempt_at=now,
+                lease_until=None,
+                worker="",
+                reason="retried after a worker stopped (idempotent channel)",
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    uncertain = session.execute(
+        update(Delivery)
+        .where(*expired)
+        .values(
+            status=DeliveryStatus.UNCERTAIN,
+            lease_until=None,
+            reason=UNCERTAIN_REASON,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return requeued or 0, uncertain or 0
+
+
+def resolve_uncertain(session: Session, delivery_id: int, *, mark_sent: bool) -> Delivery:
+    """A person checked the provider: the message did arrive (sent) or it did not (retry)."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None or delivery.status not in (DeliveryStatus.UNCERTAIN, DeliveryStatus.FAILED):
+        raise ValueError("only uncertain or failed deliveries can be resolved")
+    now = utcnow()
+    if mark_sent:
+        if delivery.status is not DeliveryStatus.UNCERTAIN:
+            raise ValueError("only an uncertain delivery can be marked as sent")
+        delivery.status = DeliveryStatus.SENT
+        delivery.sent_at = now
+        delivery.reason = "marked sent by a person"
+    else:
+        delivery.status = DeliveryStatus.PENDING
+        delivery.next_attempt_at = now
+        delivery.reason = "retry requested by a person"
+    delivery.updated_at = now
+    session.flush()
+    return delivery
+
+
+def status_counts(session: Session, step_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Counts of deliveries by status for each step: the progress a campaign page shows."""
+    counts: dict[int, dict[str, int]] = {step_id: {} for step_id in step_ids}
+    if not step_ids:
+        return counts
+    rows = session.execute(
+        select(Delivery.step_id, Delivery.status, func.count())
+        .where(Delivery.step_id.in_(step_ids))
+        .group_by(Delivery.step_id, Delivery.status)
+    )
+    for step_id, status, count in rows:
+        counts[step_id][status.value] = count
+    return counts
