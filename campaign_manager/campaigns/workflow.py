@@ -75,9 +75,9 @@ def transition(
             raise WorkflowError("You cannot approve a campaign you created; another approver must.")
         campaign.approved_by_id = user.id
         campaign.approved_at = utcnow()
-    if to is S.DRAFT and current is S.IN_REVIEW and user and user.role is Role.APPROVER:
-        if not comment.strip():
-            raise WorkflowError("Say what must change when sending a campaign back.")
+    sent_back = to is S.DRAFT and current is S.IN_REVIEW and user and user.role is Role.APPROVER
+    if sent_back and not comment.strip():
+        raise WorkflowError("Say what must change when sending a campaign back.")
     campaign.status = to
     record = CampaignTransition(
         campaign=campaign,
