@@ -100,6 +100,8 @@ def _empty_postgres(url: str) -> None:
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # APScheduler's job store is not in our metadata; a test may have created it.
+        connection.execute(text("DROP TABLE IF EXISTS apscheduler_jobs"))
     engine.dispose()
 
 

@@ -69,11 +69,41 @@ class ServerSettings:
 
 
 @dataclass
+class DeliverySettings:
+    # No email or social mention between these local times of the recipient (HH:MM).
+    quiet_hours_start: str = "21:00"
+    quiet_hours_end: str = "08:00"
+    # At most this many messages per contact per rolling 7 days, across all campaigns;
+    # a campaign may set its own lower or higher cap. 0 turns the cap off.
+    frequency_cap_per_7_days: int = 3
+    max_attempts: int = 6
+    retry_base_seconds: float = 30.0
+    # Deliveries a worker claims at once, and how long it may hold them.
+    batch_size: int = 50
+    lease_seconds: float = 300.0
+    # Timezone for contacts whose own timezone is unknown.
+    default_timezone: str = "America/New_York"
+
+
+@dataclass
+class SchedulerSettings:
+    # How late a due step may still run (after downtime); later ones are run at once by
+    # the reconciliation, never silently dropped.
+    misfire_grace_seconds: int = 3600
+    # How often the scheduler re-reads the steps table (approvals, edits, pauses).
+    reconcile_seconds: float = 5.0
+    # Worker threads of `campaign-manager serve` (embedded mode).
+    embedded_workers: int = 1
+
+
+@dataclass
 class Settings:
     app: AppSettings = field(default_factory=AppSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     # Where the settings came from, for error messages and `campaign-manager config`.
     source: str = "built-in defaults"
 
@@ -244,5 +274,29 @@ def validate_settings(settings: Settings) -> None:
             f"{settings.source}: [security] login_lockout_after must be greater than "
             "login_slowdown_after"
         )
+    for key in ("quiet_hours_start", "quiet_hours_end"):
+        value = getattr(settings.delivery, key)
+        if not _is_clock_time(value):
+            raise ConfigError(f"{settings.source}: [delivery] {key} must be HH:MM, got {value!r}")
+    if not _is_timezone(settings.delivery.default_timezone):
+        raise ConfigError(
+            f"{settings.source}: [delivery] default_timezone {settings.delivery.default_timezone!r}"
+            " is not an IANA timezone such as America/New_York"
+        )
     if not settings.app.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{settings.source}: [app] base_url must start with http:// or https://")
+
+
+def _is_clock_time(value: str) -> bool:
+    hours, _, minutes = value.partition(":")
+    return hours.isdigit() and minutes.isdigit() and 0 <= int(hours) < 24 and 0 <= int(minutes) < 60
+
+
+def _is_timezone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
