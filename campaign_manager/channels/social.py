@@ -33,10 +33,17 @@ class MediaRules:
     max_alt_text: int = 1000
 
 
-def _size(count: int) -> str:
-    if count >= 1024 * 1024:
-        return f"{count / (1024 * 1024):.1f} MB"
-    return f"{count / 1024:.0f} KB"
+def _sizes(size: int, limit: int) -> tuple[str, str]:
+    """Both sizes in the same readable unit, or in bytes when they would read the same."""
+
+    def readable(count: int) -> str:
+        if count >= 1_000_000:
+            return f"{count / 1_000_000:.1f} MB"
+        return f"{count / 1000:.0f} KB"
+
+    if readable(size) == readable(limit):
+        return f"{size:,} bytes", f"{limit:,} bytes"
+    return readable(size), readable(limit)
 
 
 def media_problems(message: RenderedMessage, rules: MediaRules) -> list[Problem]:
@@ -70,12 +77,9 @@ def _item_problems(item: MediaItem, rules: MediaRules) -> list[Problem]:
     is_video = item.content_type.startswith("video/")
     limit = rules.max_video_bytes if is_video else rules.max_image_bytes
     if limit and len(item.data) > limit:
+        size, most = _sizes(len(item.data), limit)
         problems.append(
-            Problem(
-                "media",
-                f"{item.filename} is {_size(len(item.data))}; {rules.network} accepts at most "
-                f"{_size(limit)}.",
-            )
+            Problem("media", f"{item.filename} is {size}; {rules.network} accepts at most {most}.")
         )
     if item.content_type.startswith("image/") and not item.alt_text.strip():
         problems.append(
