@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 
@@ -293,3 +293,54 @@ def access_token_expired(credentials: Mapping[str, str], *, margin_seconds: floa
         return float(value) - margin_seconds <= time.time()
     except ValueError:
         return False
+
+
+class OAuth2Adapter(HttpAdapter):
+    """An HTTP adapter calling with an OAuth 2.0 bearer token it can refresh.
+
+    Credentials: `access_token`, and for refreshing `refresh_token` and `client_secret`
+    (with the `client_id` setting). The token is refreshed before a call when its stored
+    expiry has passed, and once after a 401 (the refused call did nothing, so repeating
+    it is safe). Without a refresh token a 401 means the account must be reconnected.
+    """
+
+    token_url: ClassVar[str]
+    # How the provider wants confidential clients to authenticate at its token endpoint.
+    client_auth_in_body: ClassVar[bool] = True
+
+    def can_refresh(self) -> bool:
+        return bool(self.credentials.get("refresh_token") and self.setting("client_id"))
+
+    def refresh_access_token(self) -> None:
+        refresh_oauth_token(
+            self,
+            self.token_url,
+            refresh_token=self.credentials["refresh_token"],
+            client_id=self.setting("client_id"),
+            client_secret=self.credentials.get("client_secret", ""),
+            client_auth_in_body=self.client_auth_in_body,
+        )
+
+    def authorized(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        publishes: bool = False,
+        **kwargs: Any,
+    ) -> requests.Response:
+        if self.can_refresh() and access_token_expired(self.credentials):
+            self.refresh_access_token()
+
+        def attempt() -> requests.Response:
+            bearer = {"Authorization": f"Bearer {self.credentials.get('access_token', '')}"}
+            return self.request(
+                method, url, headers={**(headers or {}), **bearer}, publishes=publishes, **kwargs
+            )
+
+        response = attempt()
+        if response.status_code == 401 and self.can_refresh():
+            self.refresh_access_token()
+            response = attempt()
+        return response

@@ -13,7 +13,13 @@ import pytest
 import requests
 import responses
 
-from campaign_manager.channels.base import ConnectionCheckFailed, Failed, RetryLater, Sent
+from campaign_manager.channels.base import (
+    ConnectionCheckFailed,
+    Failed,
+    MediaItem,
+    RetryLater,
+    Sent,
+)
 from campaign_manager.channels.bluesky import BlueskyAdapter
 from tests.channels.adapter_kit import (
     PNG_BYTES,
@@ -322,8 +328,7 @@ def test_malformed_json_after_posting_is_uncertain(signed_in, api):
 
 
 def test_validate_counts_graphemes_and_checks_images(signed_in):
-    big = image("huge.png")
-    big = type(big)(big.filename, "image/png", b"\0" * 1_000_001, alt_text="A big picture")
+    big = MediaItem("huge.png", "image/png", b"\0" * 1_000_001, alt_text="A big picture")
 
     problems = signed_in.adapter.validate(social("👨‍👩‍👧‍👦" * 301, media=(big,) * 5))
 
