@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import requests
 
@@ -25,6 +27,8 @@ from campaign_manager.channels.base import (
     RetryLater,
     SendResult,
 )
+
+logger = logging.getLogger(__name__)
 
 USER_AGENT = f"CampaignManager/{__version__} (+https://github.com/campaign-manager)"
 # When a provider says "slow down" without saying for how long.
@@ -198,13 +202,18 @@ class HttpAdapter:
         may the message have gone out (`maybe_delivered`); a lost media upload posts nothing.
         """
         kwargs.setdefault("timeout", self.config.timeout_seconds)
+        # Logged without the query string: upload URLs carry signed capabilities in it.
+        where = urlsplit(url)._replace(query="", fragment="").geturl()
         try:
-            return self.session.request(method, url, **kwargs)
+            response = self.session.request(method, url, **kwargs)
         except requests.RequestException as error:
             outcome = outcome_for_transport_error(error)
             if isinstance(outcome, RetryLater) and not publishes:
                 outcome = RetryLater(outcome.after_seconds, outcome.reason)
+            logger.info("%s %s failed: %s", method, where, type(error).__name__)
             raise StopSending(outcome) from None
+        logger.debug("%s %s -> HTTP %s", method, where, response.status_code)
+        return response
 
     def reason(self, text: str) -> str:
         return redact(text, self.credentials.values())
