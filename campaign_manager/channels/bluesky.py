@@ -18,7 +18,6 @@ https://docs.bsky.app/docs/advanced-guides/rate-limits.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -42,7 +41,6 @@ from campaign_manager.channels.http import (
     connection_check_failed,
     json_or_none,
     outcome_for_status,
-    rate_limit_wait,
     rate_limited,
 )
 from campaign_manager.channels.social import (
@@ -108,7 +106,6 @@ class BlueskyAdapter(HttpAdapter):
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
-        self._blocked_until = 0.0
 
     @property
     def service(self) -> str:
@@ -224,9 +221,9 @@ class BlueskyAdapter(HttpAdapter):
         return problems
 
     def send(self, message: RenderedMessage, *, idempotency_key: str) -> SendResult:
-        waiting = self._blocked_until - time.time()
-        if waiting > 0:
-            return RetryLater(waiting, "the Bluesky rate limit is spent until its reset")
+        held = self.rate_limit_hold()
+        if held:
+            return held
         try:
             self._ensure_session()
             record = self._record(message)
@@ -244,7 +241,7 @@ class BlueskyAdapter(HttpAdapter):
             return stop.outcome
         if response.status_code != 200:
             return self._failure(response, "publish the post")
-        self._note_rate_limit(response)
+        self.note_rate_limit(response, (REMAINING_HEADER, RESET_HEADER))
         body = json_or_none(response)
         if not isinstance(body, dict) or not body.get("uri"):
             return RetryLater(
@@ -344,10 +341,3 @@ class BlueskyAdapter(HttpAdapter):
         if item.width and item.height:
             image["aspectRatio"] = {"width": item.width, "height": item.height}
         return image
-
-    def _note_rate_limit(self, response: requests.Response) -> None:
-        wait = rate_limit_wait(
-            response, remaining_header=REMAINING_HEADER, reset_header=RESET_HEADER
-        )
-        if wait:
-            self._blocked_until = time.time() + wait

@@ -188,6 +188,8 @@ class HttpAdapter:
         # A copy: refreshed tokens replace these in memory and go to `save_credentials`.
         self.credentials: dict[str, str] = dict(config.credentials)
         self.session = new_session()
+        # Set when a successful answer said the provider's budget is spent.
+        self._held_until = 0.0
 
     def setting(self, name: str, default: str = "") -> str:
         value = self.settings.get(name)
@@ -214,6 +216,25 @@ class HttpAdapter:
             raise StopSending(outcome) from None
         logger.debug("%s %s -> HTTP %s", method, where, response.status_code)
         return response
+
+    def note_rate_limit(self, response: requests.Response, *headers: tuple[str, str]) -> None:
+        """Remember a spent budget (remaining 0) from (remaining, reset) header pairs, so
+        the next send waits for the reset instead of earning a 429."""
+        waits = [
+            rate_limit_wait(response, remaining_header=remaining, reset_header=reset)
+            for remaining, reset in headers
+        ]
+        longest = max((wait for wait in waits if wait), default=0.0)
+        if longest:
+            self._held_until = max(self._held_until, time.time() + longest)
+
+    def rate_limit_hold(self) -> RetryLater | None:
+        """The wait still owed to a budget `note_rate_limit` saw spent, if any."""
+        waiting = self._held_until - time.time()
+        if waiting <= 0:
+            return None
+        provider = getattr(self, "display_name", "the provider")
+        return RetryLater(waiting, f"the {provider} rate limit is spent until its reset")
 
     def reason(self, text: str) -> str:
         return redact(text, self.credentials.values())
@@ -287,6 +308,10 @@ def refresh_oauth_token(
                 "reconnect the account",
                 needs_reconnect=True,
             )
+        )
+    if response.status_code == 200:
+        raise StopSending(
+            RetryLater(DEFAULT_RETRY_SECONDS, "the provider sent an unreadable token answer")
         )
     raise StopSending(
         outcome_for_status(

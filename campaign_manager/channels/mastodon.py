@@ -43,7 +43,6 @@ from campaign_manager.channels.http import (
     connection_check_failed,
     json_or_none,
     outcome_for_status,
-    rate_limit_wait,
     rate_limited,
 )
 from campaign_manager.channels.social import (
@@ -146,7 +145,6 @@ class MastodonAdapter(HttpAdapter):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self._limits: InstanceLimits | None = None
-        self._blocked_until = 0.0
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -210,9 +208,9 @@ class MastodonAdapter(HttpAdapter):
         return problems
 
     def send(self, message: RenderedMessage, *, idempotency_key: str) -> SendResult:
-        waiting = self._blocked_until - time.time()
-        if waiting > 0:
-            return RetryLater(waiting, "the Mastodon rate limit is spent until its reset")
+        held = self.rate_limit_hold()
+        if held:
+            return held
         try:
             media_ids = [self._upload(item) for item in message.media]
             return self._post_status(message, media_ids, idempotency_key)
@@ -290,7 +288,7 @@ class MastodonAdapter(HttpAdapter):
         )
         if response.status_code != 200:
             return self._error(response, "publish the post")
-        self._note_rate_limit(response)
+        self.note_rate_limit(response, (REMAINING_HEADER, RESET_HEADER))
         body = json_or_none(response)
         if not isinstance(body, dict) or not body.get("id"):
             # The status probably exists; the Idempotency-Key makes the retry find it.
@@ -300,13 +298,6 @@ class MastodonAdapter(HttpAdapter):
                 maybe_delivered=True,
             )
         return Sent(str(body["id"]))
-
-    def _note_rate_limit(self, response: requests.Response) -> None:
-        wait = rate_limit_wait(
-            response, remaining_header=REMAINING_HEADER, reset_header=RESET_HEADER
-        )
-        if wait:
-            self._blocked_until = time.time() + wait
 
 
 def _instance_url_problems(url: str) -> list[Problem]:

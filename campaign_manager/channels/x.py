@@ -146,6 +146,9 @@ class XAdapter(OAuth2Adapter):
         return problems
 
     def send(self, message: RenderedMessage, *, idempotency_key: str) -> SendResult:
+        held = self.rate_limit_hold()
+        if held:
+            return held
         try:
             media_ids = [self._upload(item) for item in message.media]
             body: dict[str, Any] = {"text": post_text(message)}
@@ -156,6 +159,7 @@ class XAdapter(OAuth2Adapter):
             return stop.outcome
         if response.status_code != 201:
             return self._failure(response, "publish the post")
+        self.note_rate_limit(response, *RATE_LIMIT_HEADERS)
         answer = json_or_none(response)
         data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, dict) or not data.get("id"):

@@ -325,3 +325,29 @@ def test_check_connection_without_a_usable_token():
         with pytest.raises(ConnectionCheckFailed) as raised:
             built.adapter.check_connection()
     assert raised.value.needs_reconnect
+
+
+def test_an_unreadable_token_answer_retries_later_and_keeps_the_stored_tokens(x, api):
+    api.post(f"{API}/2/tweets", json=UNAUTHORIZED, status=401)
+    api.post(f"{API}/2/oauth2/token", body="<html>maintenance</html>", status=200)
+
+    outcome = x.adapter.send(social("hello"), idempotency_key="k")
+
+    assert isinstance(outcome, RetryLater) and not outcome.maybe_delivered
+    assert x.saved == [] and x.adapter.credentials["refresh_token"] == REFRESH
+
+
+def test_a_spent_budget_on_success_holds_the_next_post_without_calling(x, api):
+    api.post(
+        f"{API}/2/tweets",
+        json=CREATED,
+        status=201,
+        headers={"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(int(time.time()) + 900)},
+    )
+
+    assert x.adapter.send(social("one"), idempotency_key="k1") == Sent("1445880548472328192")
+    held = x.adapter.send(social("two"), idempotency_key="k2")
+
+    assert isinstance(held, RetryLater) and 870 < held.after_seconds <= 900
+    assert "X rate limit" in held.reason
+    assert len(api.calls) == 1
