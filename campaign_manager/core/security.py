@@ -1,10 +1,13 @@
-"""Password hashing and signed tokens, the only two cryptographic helpers the app needs here.
+"""Password hashing, signed tokens and webhook signatures: the app's cryptographic helpers.
 
 Credentials encryption at rest lives beside the channel accounts that use it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -61,3 +64,58 @@ class TokenSigner:
             return self._serializer(purpose).loads(token, max_age=max_age_seconds)
         except (BadSignature, SignatureExpired):
             return None
+
+
+# --- webhook signatures ------------------------------------------------------------------
+#
+# Every webhook the app sends (the generic webhook channel, the API's outgoing webhooks)
+# carries one header:
+#
+#     Campaign-Manager-Signature: t=1718035200,v1=5f0c...e9
+#
+# `t` is the Unix time of sending; `v1` is the lowercase hex HMAC-SHA256, keyed with the
+# shared secret (UTF-8), of the bytes `<t>.<raw request body>`. A receiver recomputes v1 over
+# the body exactly as received, compares in constant time, and rejects a `t` more than five
+# minutes away from its clock, so a captured request cannot be replayed later. While a
+# secret is being rotated the header may carry several v1 values; any one may match.
+
+WEBHOOK_SIGNATURE_HEADER = "Campaign-Manager-Signature"
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+
+def _webhook_digest(secret: str, timestamp: int, body: bytes) -> str:
+    signed = str(timestamp).encode("ascii") + b"." + body
+    return hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+
+
+def sign_webhook(secret: str, timestamp: int, body: bytes) -> str:
+    """The signature header value for `body` sent at `timestamp` (Unix seconds)."""
+    return f"t={timestamp},v1={_webhook_digest(secret, timestamp, body)}"
+
+
+def verify_webhook_signature(
+    secret: str,
+    body: bytes,
+    signature_header: str,
+    *,
+    tolerance_seconds: int = WEBHOOK_TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> bool:
+    """True when the header signs exactly this body with this secret, recently enough."""
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in signature_header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1" and value:
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance_seconds:
+        return False
+    expected = _webhook_digest(secret, timestamp, body)
+    # Check every candidate so the time taken does not tell which one matched.
+    matches = [hmac.compare_digest(expected, candidate) for candidate in candidates]
+    return any(matches)
