@@ -103,3 +103,23 @@ def outcome_for_transport_error(error: requests.RequestException) -> SendResult:
             DEFAULT_RETRY_SECONDS, "the provider did not answer in time", maybe_delivered=True
         )
     return Failed(f"request failed: {type(error).__name__}", permanent=False)
+
+
+def requested_wait(
+    response: requests.Response, reset_header: str | None = None, now: datetime | None = None
+) -> float:
+    """Seconds the provider asked us to wait before the next call.
+
+    Retry-After first; then, for providers that announce a rate-limit window instead, the
+    reset time in `reset_header` (a Unix timestamp or ISO time); else the default wait.
+    """
+    wait = parse_retry_after(response.headers.get("Retry-After"), now)
+    if wait is None and reset_header:
+        wait = seconds_until_epoch(response.headers.get(reset_header), now)
+    return DEFAULT_RETRY_SECONDS if wait is None else wait
+
+
+def error_snippet(response: requests.Response, limit: int = 200) -> str:
+    """The start of a non-JSON error body, on one line, for a readable failure reason."""
+    text = " ".join(response.text.split())
+    return text[:limit] + ("…" if len(text) > limit else "")
