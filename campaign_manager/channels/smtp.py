@@ -141,10 +141,8 @@ class SmtpAdapter:
                 f"the server refused the login: {_reply_text(exc.smtp_code, exc.smtp_error)}",
                 needs_reconnect=True,
             ) from None
-        except smtplib.SMTPNotSupportedError:
-            raise ConnectionCheckFailed(
-                "the server does not offer STARTTLS; choose 'tls' or another port"
-            ) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            raise ConnectionCheckFailed(_not_supported(exc)) from None
         except ssl.SSLError as exc:
             raise ConnectionCheckFailed(f"TLS failed: {exc.reason or exc}") from None
         except (smtplib.SMTPException, OSError) as exc:
@@ -226,8 +224,8 @@ class SmtpAdapter:
                 permanent=True,
                 needs_reconnect=True,
             )
-        except smtplib.SMTPNotSupportedError:
-            return Failed("the server does not offer STARTTLS", permanent=True)
+        except smtplib.SMTPNotSupportedError as exc:
+            return Failed(_not_supported(exc), permanent=True)
         except ssl.SSLCertVerificationError as exc:
             return Failed(f"the server's certificate is not trusted: {exc.verify_message}")
         except (smtplib.SMTPException, OSError) as exc:
@@ -296,6 +294,13 @@ class SmtpAdapter:
 def _reply_text(code: int, reply: bytes | str) -> str:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     return f"{code} {' '.join(text.split())}"
+
+
+def _not_supported(exc: smtplib.SMTPNotSupportedError) -> str:
+    # smtplib says which: "STARTTLS extension ..." or "SMTP AUTH extension not supported".
+    if "STARTTLS" in str(exc):
+        return "the server does not offer STARTTLS: choose 'tls' (port 465) or another port"
+    return "the server does not offer login on this connection: check the security setting"
 
 
 def _describe(exc: BaseException) -> str:
