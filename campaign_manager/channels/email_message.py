@@ -79,8 +79,9 @@ def email_headers(message: RenderedMessage) -> dict[str, str]:
 
 
 def format_address(address: str, name: str = "") -> str:
-    """`Name <address>` for an HTTP API; non-ASCII names are left to the provider to encode."""
-    return email.utils.formataddr((name, address)) if name else address
+    """`Name <address>` for an HTTP API: quoted where needed, non-ASCII left for the provider
+    to encode in the header it writes."""
+    return str(Address(display_name=name, addr_spec=address)) if name else address
 
 
 def text_from_html(markup: str) -> str:
