@@ -74,11 +74,12 @@ def _setting_value(setting: SettingField, raw: Any) -> Any:
         if isinstance(raw, bool):
             return raw
         return str(raw).strip().lower() in ("1", "true", "yes", "on", "y")
-    value = "" if raw is None else str(raw).strip()
+    # An empty value takes the field's default, so required fields with one never fail.
+    value = ("" if raw is None else str(raw).strip()) or setting.default
     if not value:
         if setting.required:
             raise ChannelAccountError(f"{setting.label} is required.", setting.name)
-        return setting.default
+        return ""
     if setting.input_type == "number":
         try:
             number = float(value)
