@@ -244,8 +244,8 @@ def validate_settings(settings: Settings) -> None:
     if settings.is_production and not settings.security.credential_keys:
         raise ConfigError(
             "Refusing to start in production without credential encryption keys. Generate one "
-            "with `campaign-manager keys generate` (or: python -c \"from cryptography.fernet "
-            "import Fernet; print(Fernet.generate_key().decode())\") and set it in the "
+            'with `campaign-manager keys generate` (or: python -c "from cryptography.fernet '
+            'import Fernet; print(Fernet.generate_key().decode())") and set it in the '
             "environment variable CAMPAIGN_MANAGER_SECURITY_CREDENTIAL_KEYS (or credential_keys "
             "under [security] in your config file)."
         )

@@ -92,9 +92,8 @@ class AccountFormBase(FlaskForm):
 
 
 def _form_field(setting: SettingField) -> Field:
-    label = setting.label if setting.required or setting.input_type == "bool" else (
-        f"{setting.label} (optional)"
-    )
+    optional = not setting.required and setting.input_type != "bool"
+    label = f"{setting.label} (optional)" if optional else setting.label
     if setting.secret:
         if setting.input_type == "textarea":
             return SecretTextArea(label, validators=[Optional()])

@@ -14,7 +14,7 @@ from campaign_manager.channels.email_message import (
     text_from_html,
     validate_email_message,
 )
-from tests.channels.conftest import UNSUBSCRIBE_URL, sample_email
+from tests.channels.samples import UNSUBSCRIBE_URL, sample_email
 
 
 def parsed(message) -> email.message.EmailMessage:

@@ -33,7 +33,7 @@ from campaign_manager.channels.base import (
     WebhookRequest,
 )
 from campaign_manager.channels.mailgun import MailgunAdapter
-from tests.channels.conftest import UNSUBSCRIBE_URL, sample_email
+from tests.channels.samples import UNSUBSCRIBE_URL, sample_email
 
 API_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
 SIGNING_KEY = "whsec-0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c"

@@ -27,7 +27,7 @@ from campaign_manager.channels.base import (
     WebhookRequest,
 )
 from campaign_manager.channels.postmark import PostmarkAdapter
-from tests.channels.conftest import UNSUBSCRIBE_URL, sample_email
+from tests.channels.samples import UNSUBSCRIBE_URL, sample_email
 
 TOKEN = "f3b2c0de-9a7e-4d1c-8b6a-2e5f4d3c2b1a"
 EMAIL_URL = "https://api.postmarkapp.com/email"

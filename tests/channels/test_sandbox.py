@@ -24,7 +24,7 @@ from campaign_manager.channels.sandbox import (
     read_record,
     record_name,
 )
-from tests.channels.conftest import sample_email
+from tests.channels.samples import sample_email
 
 
 def config(tmp_path: Path, account_id: int = 7) -> AdapterConfig:

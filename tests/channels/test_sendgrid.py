@@ -30,7 +30,7 @@ from campaign_manager.channels.base import (
     WebhookRequest,
 )
 from campaign_manager.channels.sendgrid import SendGridAdapter
-from tests.channels.conftest import UNSUBSCRIBE_URL, sample_email
+from tests.channels.samples import UNSUBSCRIBE_URL, sample_email
 
 API_KEY = "SG.test-key.abcdefghijklmnopqrstuvwxyz0123456789"
 SEND_URL = "https://api.sendgrid.com/v3/mail/send"

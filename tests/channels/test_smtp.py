@@ -21,7 +21,7 @@ from campaign_manager.channels.base import (
     Sent,
 )
 from campaign_manager.channels.smtp import SmtpAdapter
-from tests.channels.conftest import UNSUBSCRIBE_URL, sample_email
+from tests.channels.samples import UNSUBSCRIBE_URL, sample_email
 from tests.channels.smtp_server import SmtpServer, free_port, self_signed_certificate
 
 PASSWORD = "relay-password-9f3k2"

@@ -102,7 +102,10 @@ def test_production_with_a_real_key_uses_secure_cookies():
 def test_production_refuses_to_start_without_credential_keys():
     with pytest.raises(ConfigError) as error:
         load_settings(
-            environ={"CAMPAIGN_MANAGER_ENV": "production", "CAMPAIGN_MANAGER_APP_SECRET_KEY": "x" * 40}
+            environ={
+                "CAMPAIGN_MANAGER_ENV": "production",
+                "CAMPAIGN_MANAGER_APP_SECRET_KEY": "x" * 40,
+            }
         )
     message = str(error.value)
     assert "CAMPAIGN_MANAGER_SECURITY_CREDENTIAL_KEYS" in message

@@ -1,18 +1,10 @@
-"""Fixtures for channel tests: accounts in the test database, and a sample email."""
+"""Sample messages for channel tests."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import pytest
-from flask import Flask
-from sqlalchemy.orm import Session
-
-from campaign_manager.channels.accounts import create_account
 from campaign_manager.channels.base import ChannelKind, RenderedMessage
-from campaign_manager.channels.models import ChannelAccount
 
 UNSUBSCRIBE_URL = "https://careers.example.org/unsubscribe/eyJjIjo0Mn0.signed-token"
 
@@ -40,31 +32,3 @@ def sample_email(**overrides: Any) -> RenderedMessage:
     }
     values.update(overrides)
     return RenderedMessage(**values)
-
-
-@pytest.fixture
-def instance_path(app: Flask) -> Path:
-    return app.extensions["settings"].instance_dir
-
-
-@pytest.fixture
-def make_account(db: Session) -> Callable[..., ChannelAccount]:
-    """Create and commit an account through the real service."""
-
-    def make(
-        adapter: str,
-        settings: dict[str, Any] | None = None,
-        credentials: dict[str, Any] | None = None,
-        name: str | None = None,
-    ) -> ChannelAccount:
-        account = create_account(
-            db,
-            adapter=adapter,
-            display_name=name or f"Test {adapter}",
-            settings=settings or {},
-            credentials=credentials or {},
-        )
-        db.commit()
-        return account
-
-    return make
