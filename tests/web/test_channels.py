@@ -69,7 +69,7 @@ def test_create_and_edit_without_ever_showing_the_key(marketer, db, caplog):
     assert all(API_KEY not in page for page in pages)
     assert "stored (never shown)" in pages[0]
     assert "Leave empty to keep it" in pages[1]
-    assert "20.0 per second, 50000 per day" in pages[0]
+    assert "20 per second, 50000 per day" in pages[0]
 
     # Saving with the key left empty keeps it.
     response = marketer.post_form(
