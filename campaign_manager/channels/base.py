@@ -151,6 +151,14 @@ class AdapterConfig:
 
 @runtime_checkable
 class ChannelAdapter(Protocol):
+    """What the registry and the engine rely on.
+
+    Optional extras, looked up with getattr so older adapters need not declare them:
+    `sandbox: ClassVar[bool] = True` marks an adapter that records instead of sending (the
+    UI labels its accounts "sandbox"); `send_batch` (SupportsBatch) and `receive_webhook`
+    (SupportsWebhooks) below.
+    """
+
     name: ClassVar[str]
     kind: ClassVar[ChannelKind]
     display_name: ClassVar[str]

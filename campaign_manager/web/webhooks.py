@@ -14,6 +14,8 @@ from flask import Blueprint, current_app, request
 
 from campaign_manager.channels.base import WebhookRejected, WebhookRequest
 from campaign_manager.channels.bounces import UnknownWebhook, find_webhook_account, receive_webhook
+from campaign_manager.channels.registry import AdapterNotAvailable
+from campaign_manager.core.crypto import CredentialsUnreadable
 from campaign_manager.core.db import utcnow
 from campaign_manager.extensions import db
 from campaign_manager.web.authz import public
@@ -49,6 +51,10 @@ def receive(account_id: int, token: str):
     except WebhookRejected as exc:
         log.warning("webhook for channel account %s refused: %s", account_id, exc)
         return {"error": str(exc)}, exc.status
+    except (AdapterNotAvailable, CredentialsUnreadable) as exc:
+        # Our fault, not the provider's: 503 makes it try again later, when fixed.
+        log.error("webhook for channel account %s cannot be handled: %s", account_id, exc)
+        return {"error": "temporarily unavailable"}, 503
     db.session.commit()
     return {
         "received": outcome.received,

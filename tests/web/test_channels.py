@@ -213,3 +213,20 @@ def test_the_webhook_address_is_shown_to_editors_only(client, users, make_accoun
     viewer.login(users["viewer"].email)
     page = viewer.get(f"/channels/{account.id}").get_data(as_text=True)
     assert account.webhook_token not in page and "pm-token-123" not in page
+
+
+def test_an_account_whose_adapter_was_uninstalled_still_shows_and_webhooks_wait(
+    app, db, client, users
+):
+    orphan = ChannelAccount(adapter="telegraph", display_name="Old telegraph", settings={})
+    orphan.credentials = {}
+    db.add(orphan)
+    db.commit()
+    client.login(users["viewer"].email)
+    assert "not installed" in client.get("/channels/").get_data(as_text=True)
+    assert "is not installed" in client.get(f"/channels/{orphan.id}").get_data(as_text=True)
+    response = app.test_client().post(
+        f"/webhooks/{orphan.id}/{orphan.webhook_token}", data="{}", content_type="application/json"
+    )
+    # Our problem, not the provider's: it should try again later.
+    assert response.status_code == 503
