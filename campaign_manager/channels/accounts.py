@@ -25,7 +25,7 @@ from campaign_manager.channels.base import (
 )
 from campaign_manager.channels.models import AccountStatus, ChannelAccount, RateLimits
 from campaign_manager.channels.registry import AdapterNotAvailable, adapter_class
-from campaign_manager.core.crypto import credential_cipher
+from campaign_manager.core.crypto import CredentialsUnreadable, credential_cipher
 from campaign_manager.core.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,12 @@ def update_account(
     name = _check_display_name(session, display_name, account.id)
     parsed = parse_settings(cls.fields, settings)
     new_secrets = _secret_input(cls.fields, credentials)
-    merged = merge_credentials(account.credentials or {}, new_secrets)
+    try:
+        stored = account.credentials or {}
+    except CredentialsUnreadable:
+        # Encrypted under a key that is gone: what is entered now replaces what none can read.
+        stored = {}
+    merged = merge_credentials(stored, new_secrets)
     _check_secrets(cls.fields, merged)
     _check_rate_limits(rate_limits)
     account.display_name = name

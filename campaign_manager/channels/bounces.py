@@ -125,6 +125,17 @@ def apply_bounce_reports(session: Session, reports: Sequence[BounceReport]) -> l
     return to_suppress
 
 
+def recent_events(session: Session, account: ChannelAccount, limit: int = 20) -> list[ChannelEvent]:
+    return list(
+        session.scalars(
+            select(ChannelEvent)
+            .where(ChannelEvent.account_id == account.id)
+            .order_by(ChannelEvent.received_at.desc(), ChannelEvent.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def _fingerprint(report: BounceReport) -> str:
     """A stable id for an event the provider sent without one."""
     digest = hashlib.sha256(

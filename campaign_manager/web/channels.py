@@ -19,7 +19,6 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import (
     BooleanField,
@@ -45,7 +44,8 @@ from campaign_manager.channels.accounts import (
     update_account,
 )
 from campaign_manager.channels.base import ChannelAdapter, SettingField
-from campaign_manager.channels.models import ChannelAccount, ChannelEvent, RateLimits
+from campaign_manager.channels.bounces import recent_events
+from campaign_manager.channels.models import ChannelAccount, RateLimits
 from campaign_manager.channels.registry import (
     AdapterNotAvailable,
     InstalledAdapter,
@@ -287,11 +287,10 @@ def edit_account(account_id: int):
                 credentials=submitted["credentials"],
                 rate_limits=_rate_limits(form),
             )
-        except (ChannelAccountError, CredentialsUnreadable) as exc:
-            if isinstance(exc, ChannelAccountError):
-                _show_error(form, exc)
-            else:
-                flash(str(exc), "error")
+        except ChannelAccountError as exc:
+            _show_error(form, exc)
+        except CredentialsUnreadable as exc:
+            flash(f"{exc}.", "error")
         else:
             db.session.commit()
             flash(f"Channel account {account.display_name} saved.", "success")
@@ -321,12 +320,7 @@ def account(account_id: int):
         unreadable = False
     except CredentialsUnreadable:
         stored, unreadable = set(), True
-    events = db.session.scalars(
-        select(ChannelEvent)
-        .where(ChannelEvent.account_id == account.id)
-        .order_by(ChannelEvent.received_at.desc(), ChannelEvent.id.desc())
-        .limit(RECENT_EVENTS)
-    ).all()
+    events = recent_events(db.session, account, RECENT_EVENTS)
     records = (
         list_records(_instance_path(), account.id) if installed and installed.is_sandbox else []
     )

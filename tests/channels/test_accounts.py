@@ -267,3 +267,31 @@ def test_rotation_stops_on_a_value_no_key_can_read(db, make_account, restore_key
     db.expire_all()
     with pytest.raises(CredentialsUnreadable, match="restore the old key"):
         _ = db.get(ChannelAccount, account.id).credentials
+
+
+def test_unreadable_credentials_can_be_replaced(db, make_account, restore_keys):
+    account = make_account("sendgrid", {}, {"api_key": API_KEY})
+    install_credential_cipher(CredentialCipher([Fernet.generate_key()]))
+    db.expire_all()
+    account = db.get(ChannelAccount, account.id)
+    with pytest.raises(ChannelAccountError) as still_missing:
+        update_account(
+            db,
+            account,
+            display_name=account.display_name,
+            settings={},
+            credentials={},
+            rate_limits=RateLimits(),
+        )
+    assert still_missing.value.field == "api_key"
+    update_account(
+        db,
+        account,
+        display_name=account.display_name,
+        settings={},
+        credentials={"api_key": "SG.re-entered"},
+        rate_limits=RateLimits(),
+    )
+    db.commit()
+    db.expire_all()
+    assert db.get(ChannelAccount, account.id).credentials == {"api_key": "SG.re-entered"}
