@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask
 
 from campaign_manager.core.config import Settings, load_settings
+from campaign_manager.core.crypto import CredentialCipher, install_credential_cipher
 from campaign_manager.core.db import Database
 from campaign_manager.core.security import TokenSigner
 from campaign_manager.extensions import csrf, db, login_manager
@@ -48,6 +49,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     )
     app.extensions["settings"] = settings
     app.extensions["token_signer"] = TokenSigner(settings.app.secret_key)
+    install_credential_cipher(CredentialCipher.from_settings(settings))
     logging.basicConfig(level=settings.app.log_level.upper())
     # Migration chatter is noise outside `db upgrade`; real problems still surface.
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -197,6 +197,41 @@ def user_create(
         click.echo(f"Created {created.role.value} {created.email}.")
 
 
+# --- keys -----------------------------------------------------------------------------------
+
+
+@cli.group()
+def keys() -> None:
+    """Keys that encrypt channel credentials at rest ([security] credential_keys)."""
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new key, to put first in [security] credential_keys."""
+    from campaign_manager.core.crypto import generate_key
+
+    click.echo(generate_key())
+
+
+@keys.command("rotate")
+@pass_state
+def keys_rotate(state: CliState) -> None:
+    """Re-encrypt every stored credential under the newest (first) configured key."""
+    from campaign_manager.channels.accounts import ChannelAccountError, rotate_credential_keys
+
+    app = state.get_app()
+    with database_of(app).transaction() as session:
+        try:
+            result = rotate_credential_keys(session)
+        except ChannelAccountError as exc:
+            raise click.ClickException(f"{exc}. Nothing was changed.") from None
+    click.echo(
+        f"Re-encrypted the credentials of {result.reencrypted} of {result.accounts} channel "
+        "accounts under the newest key. Older keys can now be removed from "
+        "[security] credential_keys."
+    )
+
+
 # --- demo -----------------------------------------------------------------------------------
 
 

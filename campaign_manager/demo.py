@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from campaign_manager.channels.base import ChannelKind
+from campaign_manager.channels.demo import create_demo_accounts
+from campaign_manager.channels.models import ChannelAccount
 from campaign_manager.core.accounts import (
     Organization,
     OrganizationKind,
@@ -33,6 +36,7 @@ class DemoContext:
     logins: list[tuple[str, str]] = field(default_factory=list)
     vendor: Vendor | None = None
     organizations: dict[str, Organization] = field(default_factory=dict)
+    channel_accounts: dict[ChannelKind, ChannelAccount] = field(default_factory=dict)
 
 
 COALITION = "Collision Careers Coalition"
@@ -75,9 +79,14 @@ def load_vendor_and_users(session: Session, ctx: DemoContext) -> None:
         ctx.logins.append((role.value, email))
 
 
+def load_channel_accounts(session: Session, ctx: DemoContext) -> None:
+    ctx.channel_accounts = create_demo_accounts(session)
+
+
 DEMO_LOADERS: list[Callable[[Session, DemoContext], None]] = [
     load_organizations,
     load_vendor_and_users,
+    load_channel_accounts,
 ]
 
 

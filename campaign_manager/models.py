@@ -5,6 +5,7 @@ model it needs from its own package.
 """
 
 from campaign_manager.campaigns import models as campaign_models  # noqa: F401
+from campaign_manager.channels import models as channel_models  # noqa: F401
 from campaign_manager.core import accounts  # noqa: F401
 from campaign_manager.core.db import Base
 

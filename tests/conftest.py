@@ -214,6 +214,33 @@ def users(db: Session):
     return people
 
 
+# --- channels ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def instance_path(app: Flask) -> Path:
+    return app.extensions["settings"].instance_dir
+
+
+@pytest.fixture
+def make_account(db: Session):
+    """Create and commit a channel account through the real service."""
+    from campaign_manager.channels.accounts import create_account
+
+    def make(adapter: str, settings=None, credentials=None, name: str | None = None):
+        account = create_account(
+            db,
+            adapter=adapter,
+            display_name=name or f"Test {adapter}",
+            settings=settings or {},
+            credentials=credentials or {},
+        )
+        db.commit()
+        return account
+
+    return make
+
+
 # --- browser ----------------------------------------------------------------------------
 
 CHROMIUM = os.environ.get("CAMPAIGN_MANAGER_TEST_CHROMIUM", "/usr/bin/chromium")

@@ -9,9 +9,10 @@ of campaigns. It maps every provider answer to one of three outcomes: `Sent`,
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 
@@ -137,14 +138,27 @@ class AdapterConfig:
     """
 
     settings: Mapping[str, Any]
-    credentials: Mapping[str, str]
+    # repr=False: a logged or printed config must never show a secret.
+    credentials: Mapping[str, str] = field(repr=False)
     save_credentials: Callable[[Mapping[str, str]], None] = lambda _new: None
     timeout_seconds: float = 30.0
     account_label: str = ""
+    # The account's id and the instance folder, for adapters that keep files of their own
+    # (the sandbox adapters record messages under <instance>/sandbox/<account id>/).
+    account_id: int | None = None
+    instance_path: Path | None = None
 
 
 @runtime_checkable
 class ChannelAdapter(Protocol):
+    """What the registry and the engine rely on.
+
+    Optional extras, looked up with getattr so older adapters need not declare them:
+    `sandbox: ClassVar[bool] = True` marks an adapter that records instead of sending (the
+    UI labels its accounts "sandbox"); `send_batch` (SupportsBatch) and `receive_webhook`
+    (SupportsWebhooks) below.
+    """
+
     name: ClassVar[str]
     kind: ClassVar[ChannelKind]
     display_name: ClassVar[str]
@@ -162,3 +176,69 @@ class ChannelAdapter(Protocol):
     def check_connection(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+# --- optional capabilities ---------------------------------------------------------------
+
+
+@runtime_checkable
+class SupportsBatch(Protocol):
+    """An adapter that sends many messages in one provider call (Postmark's /email/batch).
+
+    Returns one outcome per message, in order: a batch answer can mix successes and errors.
+    """
+
+    def send_batch(
+        self, messages: Sequence[RenderedMessage], idempotency_keys: Sequence[str]
+    ) -> list[SendResult]: ...
+
+
+class BounceKind(enum.StrEnum):
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"
+
+
+@dataclass(frozen=True)
+class BounceReport:
+    """A bounce or spam complaint reported by a provider's webhook, in one shape for all."""
+
+    email: str
+    kind: BounceKind
+    # A hard bounce or a complaint; a soft bounce (mailbox full) is not permanent.
+    permanent: bool
+    provider: str
+    provider_event_id: str
+    occurred_at: datetime
+    reason: str = ""
+    # The provider's own record of this event, with anything secret removed.
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """An incoming webhook call, independent of the web framework.
+
+    `headers` keys are lower-case.
+    """
+
+    headers: Mapping[str, str]
+    body: bytes
+    received_at: datetime
+
+
+class WebhookRejected(Exception):
+    """The webhook call is not authentic (bad signature, stale timestamp) or not readable.
+
+    `status` is the HTTP status to answer with; the message is safe to log.
+    """
+
+    def __init__(self, message: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@runtime_checkable
+class SupportsWebhooks(Protocol):
+    """An adapter whose provider posts bounce and complaint events back to us."""
+
+    def receive_webhook(self, request: WebhookRequest) -> list[BounceReport]: ...

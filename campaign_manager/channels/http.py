@@ -135,10 +135,7 @@ def rate_limit_wait(
 def rate_limited(response: requests.Response, reason: str, *, reset_header: str = "") -> RetryLater:
     """A throttled answer: wait as long as Retry-After says, else until the provider's own
     reset header, else a default pause."""
-    wait = parse_retry_after(response.headers.get("Retry-After"))
-    if wait is None and reset_header:
-        wait = seconds_until_epoch(response.headers.get(reset_header))
-    return RetryLater(wait if wait is not None else DEFAULT_RETRY_SECONDS, reason)
+    return RetryLater(requested_wait(response, reset_header), reason)
 
 
 REDACTED = "[redacted]"
@@ -378,3 +375,23 @@ class OAuth2Adapter(HttpAdapter):
             self.refresh_access_token()
             response = attempt()
         return response
+
+
+def requested_wait(
+    response: requests.Response, reset_header: str | None = None, now: datetime | None = None
+) -> float:
+    """Seconds the provider asked us to wait before the next call.
+
+    Retry-After first; then, for providers that announce a rate-limit window instead, the
+    reset time in `reset_header` (a Unix timestamp or ISO time); else the default wait.
+    """
+    wait = parse_retry_after(response.headers.get("Retry-After"), now)
+    if wait is None and reset_header:
+        wait = seconds_until_epoch(response.headers.get(reset_header), now)
+    return DEFAULT_RETRY_SECONDS if wait is None else wait
+
+
+def error_snippet(response: requests.Response, limit: int = 200) -> str:
+    """The start of a non-JSON error body, on one line, for a readable failure reason."""
+    text = " ".join(response.text.split())
+    return text[:limit] + ("…" if len(text) > limit else "")

@@ -59,6 +59,10 @@ class SecuritySettings:
     login_slowdown_after: int = 3
     login_lockout_after: int = 6
     login_lockout_minutes: int = 15
+    # Fernet keys that encrypt channel credentials at rest, newest first: new values are
+    # encrypted with the first, older ones still decrypt. Empty: development derives one
+    # from the secret key; production refuses to start.
+    credential_keys: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -266,6 +270,14 @@ def validate_settings(settings: Settings) -> None:
             "value in the environment variable CAMPAIGN_MANAGER_APP_SECRET_KEY (or secret_key "
             "under [app] in your config file), for example the output of: "
             'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+        )
+    if settings.is_production and not settings.security.credential_keys:
+        raise ConfigError(
+            "Refusing to start in production without credential encryption keys. Generate one "
+            'with `campaign-manager keys generate` (or: python -c "from cryptography.fernet '
+            'import Fernet; print(Fernet.generate_key().decode())") and set it in the '
+            "environment variable CAMPAIGN_MANAGER_SECURITY_CREDENTIAL_KEYS (or credential_keys "
+            "under [security] in your config file)."
         )
     if len(settings.app.secret_key) < 16:
         raise ConfigError(f"{settings.source}: [app] secret_key must be at least 16 characters")

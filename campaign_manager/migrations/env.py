@@ -1,5 +1,6 @@
 from alembic import context
 
+from campaign_manager.core.crypto import EncryptedJSON
 from campaign_manager.core.db import StrEnumType, UTCDateTime
 from campaign_manager.models import metadata
 
@@ -13,6 +14,8 @@ def render_item(type_, obj, autogen_context):
         return "sa.DateTime(timezone=True)"
     if type_ == "type" and isinstance(obj, StrEnumType):
         return f"sa.String(length={obj.impl.length})"
+    if type_ == "type" and isinstance(obj, EncryptedJSON):
+        return "sa.Text()"
     return False
 
 

@@ -8,16 +8,22 @@ from campaign_manager.web.authz import can
 
 
 def register_web(app: Flask) -> None:
-    from campaign_manager.web import auth, errors, main, settings
+    from campaign_manager.extensions import csrf
+    from campaign_manager.web import auth, channels, errors, main, settings, webhooks
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(main.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(channels.bp)
+    # Providers post webhooks server to server: they carry signatures, not CSRF tokens.
+    csrf.exempt(webhooks.bp)
+    app.register_blueprint(webhooks.bp)
     errors.register_error_handlers(app)
     auth.init_login(app)
     app.after_request(_security_headers)
     app.jinja_env.globals["nav_items"] = main.nav_items
     app.jinja_env.globals["can"] = can
+    app.jinja_env.globals["reconnect_alert"] = channels.reconnect_alert
     app.jinja_env.globals["organization_name"] = app.extensions["settings"].app.organization_name
 
 

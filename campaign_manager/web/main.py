@@ -36,7 +36,7 @@ NAV = (
     NavItem("Creatives", "main.creatives"),
     NavItem("Campaigns", "main.campaigns"),
     NavItem("Calendar", "main.calendar"),
-    NavItem("Channels", "main.channels"),
+    NavItem("Channels", "channels.index"),
     NavItem("Print jobs", "main.print_jobs"),
     NavItem("Settings", "settings.index"),
 )
@@ -68,7 +68,6 @@ SECTIONS = {
     "creatives": ("Creatives", "Assets, email, social, landing-page and print creatives."),
     "campaigns": ("Campaigns", "Campaigns, their steps, approvals and delivery progress."),
     "calendar": ("Calendar", "Every scheduled step on every channel, by month and week."),
-    "channels": ("Channels", "Channel accounts for email, social, web and print export."),
 }
 
 
@@ -99,12 +98,6 @@ def campaigns():
 @requires_role(*STAFF)
 def calendar():
     return _section("calendar")
-
-
-@bp.route("/channels")
-@requires_role(*STAFF)
-def channels():
-    return _section("channels")
 
 
 @bp.route("/print-jobs")

@@ -4,6 +4,9 @@ import pytest
 
 from campaign_manager.core.config import DEFAULT_SECRET_KEY, ConfigError, load_settings
 
+# A valid Fernet key, made for these tests only.
+PRODUCTION_CREDENTIAL_KEY = "u7ldBa4Dc6Sy0n0a0xXV3d4yBq3oJ6Gr0bC3sQvY2kA="
+
 
 def test_defaults_run_on_sqlite_in_the_instance_folder(tmp_path: Path):
     settings = load_settings(environ={}, overrides={"app": {"instance_path": str(tmp_path)}})
@@ -87,9 +90,33 @@ def test_production_refuses_the_default_secret_key():
 
 def test_production_with_a_real_key_uses_secure_cookies():
     settings = load_settings(
-        environ={"CAMPAIGN_MANAGER_ENV": "production", "CAMPAIGN_MANAGER_APP_SECRET_KEY": "x" * 40}
+        environ={
+            "CAMPAIGN_MANAGER_ENV": "production",
+            "CAMPAIGN_MANAGER_APP_SECRET_KEY": "x" * 40,
+            "CAMPAIGN_MANAGER_SECURITY_CREDENTIAL_KEYS": PRODUCTION_CREDENTIAL_KEY,
+        }
     )
     assert settings.is_production and settings.cookie_secure
+
+
+def test_production_refuses_to_start_without_credential_keys():
+    with pytest.raises(ConfigError) as error:
+        load_settings(
+            environ={
+                "CAMPAIGN_MANAGER_ENV": "production",
+                "CAMPAIGN_MANAGER_APP_SECRET_KEY": "x" * 40,
+            }
+        )
+    message = str(error.value)
+    assert "CAMPAIGN_MANAGER_SECURITY_CREDENTIAL_KEYS" in message
+    assert "campaign-manager keys generate" in message
+
+
+def test_credential_keys_from_the_environment_are_a_list():
+    settings = load_settings(
+        environ={"CAMPAIGN_MANAGER_SECURITY_CREDENTIAL_KEYS": "new-key, old-key"}
+    )
+    assert settings.security.credential_keys == ["new-key", "old-key"]
 
 
 def test_unknown_env_mode():

@@ -5,17 +5,25 @@ route whose URL needs a value this file does not know fails the test until one i
 to SAMPLE_ARGUMENTS.
 """
 
+from types import SimpleNamespace
+
 import pytest
 from flask import Flask
 
+from campaign_manager.channels.accounts import build_adapter
 from campaign_manager.core.accounts import Role
 from campaign_manager.web.authz import PUBLIC, allowed_roles_of
+from tests.channels.samples import sample_email
 
 ANONYMOUS = "anonymous"
 
-# Sample values for URL arguments, taken from the `users` fixture's data.
+# Sample values for URL arguments, taken from the `samples` fixture's data.
 SAMPLE_ARGUMENTS = {
-    "user_id": lambda users: users["viewer"].id,
+    "user_id": lambda samples: samples.users["viewer"].id,
+    "account_id": lambda samples: samples.channel_account.id,
+    "adapter_name": lambda samples: "sandbox_email",
+    "record_name": lambda samples: "matrix-record",
+    "token": lambda samples: samples.channel_account.webhook_token,
 }
 
 # Decisions that must hold whatever the decorators say, written out by hand so the matrix
@@ -32,14 +40,37 @@ MUST_BE_FORBIDDEN = {
     ("settings.create_organization", Role.VENDOR),
     ("main.audiences", Role.VENDOR),
     ("main.campaigns", Role.VENDOR),
-    ("main.channels", Role.VENDOR),
+    ("channels.index", Role.VENDOR),
+    ("channels.account", Role.VENDOR),
+    ("channels.sandbox_record", Role.VENDOR),
+    ("channels.new_account", Role.VIEWER),
+    ("channels.new_account", Role.APPROVER),
+    ("channels.edit_account", Role.VIEWER),
+    ("channels.test_connection", Role.VIEWER),
+    ("channels.disable_account", Role.APPROVER),
+    ("channels.new_account", Role.VENDOR),
 }
 MUST_BE_ALLOWED = {
     ("main.print_jobs", Role.VENDOR),
     ("settings.index", Role.VENDOR),
     ("settings.create_organization", Role.MARKETER),
     ("main.campaigns", Role.VIEWER),
+    ("channels.index", Role.VIEWER),
+    ("channels.account", Role.APPROVER),
+    ("channels.sandbox_record", Role.VIEWER),
+    ("channels.new_account", Role.MARKETER),
+    ("channels.test_connection", Role.MARKETER),
 }
+
+
+@pytest.fixture
+def samples(users, make_account, instance_path, db):
+    """What route arguments point at: the users, and a sandbox account with one recording."""
+    account = make_account("sandbox_email", name="Matrix sandbox")
+    adapter = build_adapter(account, instance_path=instance_path)
+    db.commit()
+    adapter.send(sample_email(), idempotency_key="matrix-record")
+    return SimpleNamespace(users=users, channel_account=account)
 
 
 def routes(app: Flask):
@@ -50,10 +81,10 @@ def routes(app: Flask):
             yield rule, method
 
 
-def build_url(app: Flask, rule, users) -> str:
+def build_url(app: Flask, rule, samples) -> str:
     missing = [arg for arg in rule.arguments if arg not in SAMPLE_ARGUMENTS]
     assert not missing, f"add sample values for {missing} (route {rule.rule}) to SAMPLE_ARGUMENTS"
-    values = {arg: SAMPLE_ARGUMENTS[arg](users) for arg in rule.arguments}
+    values = {arg: SAMPLE_ARGUMENTS[arg](samples) for arg in rule.arguments}
     with app.test_request_context():
         from flask import url_for
 
@@ -61,7 +92,8 @@ def build_url(app: Flask, rule, users) -> str:
 
 
 @pytest.mark.parametrize("who", [ANONYMOUS, *Role])
-def test_every_route_for_every_role(app, users, who):
+def test_every_route_for_every_role(app, samples, who):
+    users = samples.users
     client = app.test_client()
     if who != ANONYMOUS:
         client.login(users[who.value].email)
@@ -69,7 +101,7 @@ def test_every_route_for_every_role(app, users, who):
     for rule, method in routes(app):
         allowed = allowed_roles_of(app.view_functions[rule.endpoint])
         assert allowed is not None, f"{rule.endpoint} declares no access rule"
-        url = build_url(app, rule, users)
+        url = build_url(app, rule, samples)
         if method == "GET":
             response = client.get(url)
         else:
