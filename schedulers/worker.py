@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from campaign_manager.campaigns.models import Campaign, CampaignStatus, Delivery
 from campaign_manager.channels.base import ChannelAdapter, Failed, RenderedMessage, SendResult
+from campaign_manager.channels.models import RateLimits
 from campaign_manager.core.db import Database, utcnow
 from schedulers.outbox import (
     Outcome,
@@ -32,7 +33,7 @@ from schedulers.outbox import (
     skip_claimed,
 )
 from schedulers.retry import RetryPolicy
-from schedulers.throttle import RateLimits, take_slots
+from schedulers.throttle import take_slots
 
 log = logging.getLogger(__name__)
 
