@@ -12,6 +12,7 @@ from flask import Flask
 from campaign_manager.core.config import Settings, load_settings
 from campaign_manager.core.db import Database
 from campaign_manager.core.security import TokenSigner
+from campaign_manager.core.storage import LocalStorage
 from campaign_manager.extensions import csrf, db, login_manager
 from campaign_manager.web.authz import check_every_view_declares_access
 
@@ -52,8 +53,13 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     # Migration chatter is noise outside `db upgrade`; real problems still surface.
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
+    storage = LocalStorage(settings.files_dir)
+    app.extensions["storage"] = storage
     database = Database(
-        settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
+        settings.database_url,
+        echo=settings.database.echo,
+        pool_size=settings.database.pool_size,
+        storage=storage,
     )
     db.init_app(app, database)
     csrf.init_app(app)

@@ -6,5 +6,6 @@ model it needs from its own package.
 
 from campaign_manager.core import accounts  # noqa: F401
 from campaign_manager.core.db import Base
+from creatives import models as creatives_models  # noqa: F401
 
 metadata = Base.metadata

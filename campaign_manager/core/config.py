@@ -69,11 +69,24 @@ class ServerSettings:
 
 
 @dataclass
+class AssetSettings:
+    # Largest image and PDF accepted by the asset library, in megabytes.
+    max_image_mb: float = 25.0
+    max_pdf_mb: float = 100.0
+    # Decompression-bomb guard: images with more pixels are refused before decoding.
+    # Pillow's own default; a 24x36 in poster at 300 ppi (77.8 million pixels) fits.
+    max_image_pixels: int = 89_478_485
+    # Longest side of the library's thumbnails, in pixels.
+    thumbnail_px: int = 480
+
+
+@dataclass
 class Settings:
     app: AppSettings = field(default_factory=AppSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    assets: AssetSettings = field(default_factory=AssetSettings)
     # Where the settings came from, for error messages and `campaign-manager config`.
     source: str = "built-in defaults"
 
@@ -84,6 +97,11 @@ class Settings:
     @property
     def instance_dir(self) -> Path:
         return Path(self.app.instance_path).resolve()
+
+    @property
+    def files_dir(self) -> Path:
+        """Content-addressed uploaded and generated files (core/storage.py)."""
+        return self.instance_dir / "files"
 
     @property
     def database_url(self) -> str:
@@ -244,5 +262,9 @@ def validate_settings(settings: Settings) -> None:
             f"{settings.source}: [security] login_lockout_after must be greater than "
             "login_slowdown_after"
         )
+    if settings.assets.max_image_mb <= 0 or settings.assets.max_pdf_mb <= 0:
+        raise ConfigError(f"{settings.source}: [assets] size limits must be above 0")
+    if settings.assets.max_image_pixels < 1_000_000:
+        raise ConfigError(f"{settings.source}: [assets] max_image_pixels must be at least 1000000")
     if not settings.app.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{settings.source}: [app] base_url must start with http:// or https://")
