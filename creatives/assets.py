@@ -29,13 +29,31 @@ from sqlalchemy.orm import Session
 from campaign_manager.core.config import AssetSettings
 from campaign_manager.core.storage import sha256_of, storage_of
 from creatives.errors import CreativeError, UploadRejected
-from creatives.models import Asset, AssetKind, AssetTag
+from creatives.models import MIME_EXTENSIONS, Asset, AssetKind, AssetTag
 
 IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 ACCEPTED_TYPES = "PNG, JPEG, WebP or GIF images, or PDF files"
 # PDF readers accept the header anywhere in the first 1024 bytes; images must not hold one.
 PDF_HEADER_WINDOW = 1024
 MAX_TAGS = 20
+# What a file name's extension claims; a claim that contradicts the content is refused, so
+# nothing in the library is named as something it is not.
+EXTENSION_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "pdf": "application/pdf",
+    "svg": "image/svg+xml",
+}
+TYPE_NAMES = {
+    "image/png": "a PNG image",
+    "image/jpeg": "a JPEG image",
+    "image/webp": "a WebP image",
+    "image/gif": "a GIF image",
+    "application/pdf": "a PDF",
+}
 
 
 @dataclass(frozen=True)
@@ -295,6 +313,17 @@ def make_thumbnail(data: bytes, inspected: InspectedFile, longest_side: int) -> 
 # --- the library ----------------------------------------------------------------------------
 
 
+def _check_name_matches(filename: str, inspected: InspectedFile) -> None:
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    claimed = EXTENSION_TYPES.get(extension)
+    if claimed and claimed != inspected.mime:
+        real = TYPE_NAMES[inspected.mime]
+        raise UploadRejected(
+            f"The file is named {filename!r} but its content is {real}. Give it the right "
+            f"extension (.{MIME_EXTENSIONS[inspected.mime]}) and upload it again."
+        )
+
+
 def normalize_tags(tags: Iterable[str] | str) -> list[str]:
     if isinstance(tags, str):
         tags = tags.split(",")
@@ -318,6 +347,7 @@ def upload_asset(
 ) -> UploadResult:
     """Check and store an upload; the same bytes again return the existing asset."""
     inspected = inspect_upload(data, limits)
+    _check_name_matches(filename, inspected)
     sha256 = sha256_of(data)
     existing = session.scalar(select(Asset).where(Asset.sha256 == sha256))
     if existing is not None:

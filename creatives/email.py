@@ -116,7 +116,7 @@ _POSTAL_ADDRESS = re.compile(r"{{\s*postal_address\s*}}")
 
 # One environment per kind of output; sandboxed because editors write the templates.
 _html_env = ImmutableSandboxedEnvironment(autoescape=True)
-_plain_env = ImmutableSandboxedEnvironment(autoescape=False)
+_plain_env = ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
 
 
 @dataclass(frozen=True)
