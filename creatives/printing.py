@@ -252,10 +252,11 @@ def _print_job(
     profile: PrintProfile | str | None,
     variant_keys: Sequence[str] | None,
     cmyk: bool | None,
+    content: PrintContent | None = None,
 ) -> _PrintJob:
     if version.creative.kind is not CreativeKind.PRINT:
         raise RenderError(f"Creative version {version.id} is not a print piece.")
-    content: PrintContent = variant_content(version)
+    content = content or variant_content(version)
     profile = get_profile(profile or content.profile)
     cmyk = profile.color_mode.value == "cmyk" if cmyk is None else cmyk
     kit = version.creative.brand_kit
@@ -814,14 +815,17 @@ def proof_png(
     profile: PrintProfile | str | None = None,
     variant_key: str | None = None,
     max_px: int = 900,
+    content: PrintContent | None = None,
 ) -> bytes:
-    """A proof of one variant (default: the first) with the trim (red) and safe area (blue)."""
+    """A proof of one variant (default: the first) with the trim (red) and safe area (blue).
+
+    `content` previews unsaved edits (the editor's live preview) instead of the version's.
+    """
     version = get_version(session, version_id)
-    job = _print_job(
-        session, version, profile, None if variant_key is None else [variant_key], None
-    )
+    keys = None if variant_key is None else [variant_key]
+    job = _print_job(session, version, profile, keys, None, content)
     if len(job.variants) > 1:
-        job = _print_job(session, version, job.profile, [job.variants[0].key], None)
+        job = _print_job(session, version, job.profile, [job.variants[0].key], None, content)
     data, _ = _render_pdf(session, job, crop_marks=False, pdf_variant=None)
     with Image.open(io.BytesIO(render_proof_png(data, max_px=max_px))) as source:
         image = source.convert("RGB")

@@ -8,9 +8,11 @@ from campaign_manager.web.authz import can
 
 
 def register_web(app: Flask) -> None:
-    from campaign_manager.web import auth, errors, main, settings
+    from campaign_manager.web import auth, creatives, errors, main, settings
 
     app.register_blueprint(auth.bp)
+    app.register_blueprint(creatives.bp)
+    app.register_blueprint(creatives.public_bp)
     app.register_blueprint(main.bp)
     app.register_blueprint(settings.bp)
     errors.register_error_handlers(app)

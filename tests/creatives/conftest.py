@@ -21,7 +21,8 @@ GOOD_MJML = """<mjml>
     <mj-section>
       <mj-column>
         <mj-image src="https://example.org/hero.png" alt="A technician at work" />
-        <mj-text>Hi {{ first_name }}, turn a passion for cars into a career at {{ school }}.</mj-text>
+        <mj-text>Hi {{ first_name }}, turn a passion for cars into a career at {{ school }}.
+        </mj-text>
         <mj-button href="https://example.org/careers">See careers</mj-button>
         <mj-text font-size="11px">
           <a href="{{ unsubscribe_url }}">Unsubscribe</a> ·

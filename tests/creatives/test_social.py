@@ -35,7 +35,8 @@ def test_x_counts_the_link_as_23_and_emoji_as_2(db):
     assert found == [
         (
             "text",
-            "X: 281 of 280 weighted characters (links count 23, emoji and CJK count 2): shorten by 1.",
+            "X: 281 of 280 weighted characters (links count 23, emoji and CJK count 2): "
+            "shorten by 1.",
         )
     ]
 

@@ -13,9 +13,14 @@ from campaign_manager.web.authz import PUBLIC, allowed_roles_of
 
 ANONYMOUS = "anonymous"
 
-# Sample values for URL arguments, taken from the `users` fixture's data.
+# Sample values for URL arguments, taken from the `samples` fixture's records.
 SAMPLE_ARGUMENTS = {
-    "user_id": lambda users: users["viewer"].id,
+    "user_id": lambda samples: samples["users"]["viewer"].id,
+    "creative_id": lambda samples: samples["creatives"].print_creative.id,
+    "asset_id": lambda samples: samples["creatives"].asset.id,
+    "brand_kit_id": lambda samples: samples["creatives"].brand_kit.id,
+    "slug": lambda samples: samples["creatives"].landing_page.slug,
+    "name": lambda samples: samples["creatives"].asset.sha256 + ".jpg",
 }
 
 # Decisions that must hold whatever the decorators say, written out by hand so the matrix
@@ -33,12 +38,30 @@ MUST_BE_FORBIDDEN = {
     ("main.audiences", Role.VENDOR),
     ("main.campaigns", Role.VENDOR),
     ("main.channels", Role.VENDOR),
+    ("creatives.index", Role.VENDOR),
+    ("creatives.assets", Role.VENDOR),
+    ("creatives.upload", Role.VIEWER),
+    ("creatives.upload", Role.APPROVER),
+    ("creatives.upload", Role.VENDOR),
+    ("creatives.save", Role.VIEWER),
+    ("creatives.save", Role.APPROVER),
+    ("creatives.new", Role.VIEWER),
+    ("creatives.publish", Role.APPROVER),
+    ("creatives.live_preview", Role.VIEWER),
+    ("creatives.print_pdf", Role.VENDOR),
+    ("creatives.update_brand_kit", Role.VIEWER),
 }
 MUST_BE_ALLOWED = {
     ("main.print_jobs", Role.VENDOR),
     ("settings.index", Role.VENDOR),
     ("settings.create_organization", Role.MARKETER),
     ("main.campaigns", Role.VIEWER),
+    ("creatives.editor", Role.VIEWER),
+    ("creatives.preview", Role.APPROVER),
+    ("creatives.proof", Role.APPROVER),
+    ("creatives.save", Role.MARKETER),
+    ("creatives.upload", Role.MARKETER),
+    ("public_pages.landing_page", Role.VENDOR),
 }
 
 
@@ -50,10 +73,17 @@ def routes(app: Flask):
             yield rule, method
 
 
-def build_url(app: Flask, rule, users) -> str:
+@pytest.fixture
+def samples(db, users):
+    from tests.creatives.samples import make_creative_samples
+
+    return {"users": users, "creatives": make_creative_samples(db)}
+
+
+def build_url(app: Flask, rule, samples) -> str:
     missing = [arg for arg in rule.arguments if arg not in SAMPLE_ARGUMENTS]
     assert not missing, f"add sample values for {missing} (route {rule.rule}) to SAMPLE_ARGUMENTS"
-    values = {arg: SAMPLE_ARGUMENTS[arg](users) for arg in rule.arguments}
+    values = {arg: SAMPLE_ARGUMENTS[arg](samples) for arg in rule.arguments}
     with app.test_request_context():
         from flask import url_for
 
@@ -61,7 +91,8 @@ def build_url(app: Flask, rule, users) -> str:
 
 
 @pytest.mark.parametrize("who", [ANONYMOUS, *Role])
-def test_every_route_for_every_role(app, users, who):
+def test_every_route_for_every_role(app, samples, who):
+    users = samples["users"]
     client = app.test_client()
     if who != ANONYMOUS:
         client.login(users[who.value].email)
@@ -69,7 +100,7 @@ def test_every_route_for_every_role(app, users, who):
     for rule, method in routes(app):
         allowed = allowed_roles_of(app.view_functions[rule.endpoint])
         assert allowed is not None, f"{rule.endpoint} declares no access rule"
-        url = build_url(app, rule, users)
+        url = build_url(app, rule, samples)
         if method == "GET":
             response = client.get(url)
         else:
