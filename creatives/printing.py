@@ -275,15 +275,16 @@ def _print_job(
     image_fields: dict[tuple[int, int], str] = {}
     if hero:
         image_fields[(hero.width, hero.height)] = "hero_asset_id"
+    # The same picture may serve twice (hero and logo): the first role names it.
     if logo:
-        image_fields[(logo.width, logo.height)] = "brand logo"
+        image_fields.setdefault((logo.width, logo.height), "brand logo")
     for variant in variants:
         if variant.qr_url:
             variant.qr_svg = qr_svg(variant.qr_url, colors["text"])
         if variant.partner and variant.partner.logo:
             variant.logo_src = _asset_src(variant.partner.logo)
             size = (variant.partner.logo.width, variant.partner.logo.height)
-            image_fields[size] = f"partner logo ({variant.partner.name})"
+            image_fields.setdefault(size, f"partner logo ({variant.partner.name})")
     scale = profile.scale
     hero_height = round(profile.height * (0.40 if profile.height > profile.width else 0.45), 3)
     html = (

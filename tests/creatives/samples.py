@@ -27,16 +27,27 @@ class CreativeSamples:
 
 def make_creative_samples(db: Session) -> CreativeSamples:
     asset = upload_asset(
-        db, image_bytes(600, 400, "JPEG"), limits=AssetSettings(), filename="sample.jpg",
+        db,
+        image_bytes(600, 400, "JPEG"),
+        limits=AssetSettings(),
+        filename="sample.jpg",
         alt_text="A sample picture",
     ).asset
     kit = save_brand_kit(db, BrandKitFields(name="Sample kit", logo_asset_id=asset.id))
-    add_partner(db, kit.id, PartnerFields(key="sample-high", name="Sample High", logo_asset_id=asset.id))
+    add_partner(
+        db, kit.id, PartnerFields(key="sample-high", name="Sample High", logo_asset_id=asset.id)
+    )
     piece = create_creative(db, "Sample postcard", "print", brand_kit_id=kit.id)
     save_variant(
-        db, piece.id, "",
-        PrintContent(profile="postcard-4x6", headline="Sample", hero_asset_id=asset.id,
-                     qr_url="https://example.org/p/sample"),
+        db,
+        piece.id,
+        "",
+        PrintContent(
+            profile="postcard-4x6",
+            headline="Sample",
+            hero_asset_id=asset.id,
+            qr_url="https://example.org/p/sample",
+        ),
     )
     page = create_creative(db, "Sample page", "web", slug="sample-page", brand_kit_id=kit.id)
     save_variant(db, page.id, "", WebContent(title="Sample", headline="Sample page"))
