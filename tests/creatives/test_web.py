@@ -7,12 +7,7 @@ from sqlalchemy import func, select
 
 from campaign_manager.core.storage import storage_of
 from creatives.models import Asset, Creative, CreativeKind
-from tests.creatives.conftest import (  # noqa: F401 - fixtures shared with tests/creatives
-    GOOD_MJML,
-    email_creative,
-    image_bytes,
-    make_asset,
-)
+from tests.creatives.conftest import GOOD_MJML, image_bytes
 
 
 def sign_in(client, users, role="marketer"):
@@ -67,7 +62,8 @@ def test_a_refused_upload_shows_why_beside_the_field_and_stores_nothing(client, 
     assert response.status_code == 400
     page = response.get_data(as_text=True)
     assert re.search(
-        r'id="file-errors">\s*<li>The file is named &#39;brochure.pdf&#39; but its content is a PNG image',
+        r'id="file-errors">\s*<li>The file is named &#39;brochure.pdf&#39; '
+        r"but its content is a PNG image",
         page,
     )
     assert db.scalar(select(func.count()).select_from(Asset)) == 0

@@ -2,8 +2,6 @@
 
 import pytest
 
-from tests.creatives.conftest import email_creative  # noqa: F401 - fixture
-
 pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
 
 
@@ -19,7 +17,7 @@ def test_email_editor_live_preview_follows_typing_and_switches_width(
     live_server,
     users,
     page,
-    email_creative,  # noqa: F811
+    email_creative,
 ):
     sign_in(page, live_server, "marketer@example.org")
     page.goto(f"{live_server}/creatives/{email_creative.id}")
