@@ -52,6 +52,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=settings.app.log_level.upper())
     # Migration chatter is noise outside `db upgrade`; real problems still surface.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # WeasyPrint reports every layout step at INFO; its warnings are what matter.
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+    logging.getLogger("pikepdf._core").setLevel(logging.WARNING)
 
     storage = LocalStorage(settings.files_dir)
     app.extensions["storage"] = storage

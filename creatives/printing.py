@@ -54,8 +54,7 @@ from creatives.print_profiles import PrintProfile, get_profile
 from creatives.rendering import add_query, template_env
 from creatives.versions import get_version, variant_content
 
-# WeasyPrint logs every layout step at INFO; only its warnings interest an operator.
-logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+# fontTools (used by WeasyPrint to subset fonts) warns about harmless table details.
 logging.getLogger("fontTools").setLevel(logging.ERROR)
 
 # The PDF/X flavours WeasyPrint writes (its pdf_variant option).
