@@ -72,6 +72,7 @@ def test_a_refused_upload_shows_why_beside_the_field_and_stores_nothing(client, 
 
 def test_media_serves_library_files_and_thumbnails_only(client, users, db, make_asset):
     asset = make_asset(100, 80)
+    db.commit()
     response = client.get(f"/media/{asset.sha256}.png")
     assert response.status_code == 200 and response.mimetype == "image/png"
     assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
