@@ -67,8 +67,7 @@ from creatives.landing import publish_landing_page, render_page_html, unpublish_
 from creatives.models import Asset, AssetKind, BrandKit, Creative, CreativeKind
 from creatives.print_profiles import PROFILES
 from creatives.printing import preflight, proof_png, render_print_pdf
-from creatives.social import preview_social
-from creatives.social_rules import Network
+from creatives.social import NETWORK_LABELS, preview_social
 from creatives.versions import (
     BUILT_IN_SEGMENT_SLUGS,
     create_creative,
@@ -185,7 +184,7 @@ class SocialForm(FlaskForm):
     text = TextAreaField("Post text", validators=[Length(max=70_000)])
     link = StringField("Link", validators=[Optional(), Length(max=2000)])
     networks = MultiCheckboxField(
-        "Networks", choices=[SelectChoice(n.value, n.value.capitalize()) for n in Network]
+        "Networks", choices=[SelectChoice(n.value, label) for n, label in NETWORK_LABELS.items()]
     )
     media = SelectMultipleField("Images", coerce=int, choices=[])
     mastodon_max_characters = IntegerField(

@@ -235,3 +235,20 @@ def test_a_print_creative_without_brand_kit_renders_plain(db):
     assert pdf.pages == 1 and pdf.variant_key == ""
     found = preflight(db, creative.current_version.id, cmyk=False)
     assert [p.area for p in found] == ["qr_url"]
+
+
+def test_cli_preflight_lists_problems_and_fails_on_errors(db, runner, print_creative):
+    ok = runner.invoke(["creatives", "preflight", str(print_creative.id), "--variant", "", "--rgb"])
+    assert ok.exit_code == 0 and "No problems found." in ok.output
+    save_variant(
+        db, print_creative.id, "", print_content(headline="Collisionrepairtechnicianswanted")
+    )
+    db.commit()
+    bad = runner.invoke(
+        ["creatives", "preflight", str(print_creative.id), "--variant", "", "--rgb"]
+    )
+    assert bad.exit_code == 1
+    assert (
+        "error   headline: The text “Collisionrepairtechnicianswanted” runs into the bleed"
+        in bad.output
+    )
