@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from markupsafe import Markup, escape
+from markupsafe import escape
 from mjml import mjml2html
 from sqlalchemy.orm import Session
 
@@ -434,14 +433,3 @@ def preview_email(
     except Exception as exc:  # the preview shows what is wrong instead of failing
         return None, [*compiled.problems, Problem("mjml", f"Cannot render: {exc}")]
     return rendered, compiled.problems
-
-
-def placeholder_help() -> Markup:
-    """The list of placeholders for the editor's hint."""
-    return Markup(", ").join(
-        Markup("<code>{{{{ {} }}}}</code>").format(name) for name in PLACEHOLDERS
-    )
-
-
-def escape_text(value: str) -> str:
-    return html.escape(value)
