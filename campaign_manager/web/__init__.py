@@ -9,9 +9,11 @@ from campaign_manager.web.authz import can
 
 def register_web(app: Flask) -> None:
     from campaign_manager.extensions import csrf
-    from campaign_manager.web import auth, channels, errors, main, settings, webhooks
+    from campaign_manager.web import auth, channels, creatives, errors, main, settings, webhooks
 
     app.register_blueprint(auth.bp)
+    app.register_blueprint(creatives.bp)
+    app.register_blueprint(creatives.public_bp)
     app.register_blueprint(main.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(channels.bp)
