@@ -127,6 +127,9 @@ class Outcome:
     idempotent: bool = False
     # Rendering or validation failed before anything was sent.
     before_send: bool = False
+    # Set when the recipient stopped being eligible (suppressed or skipped, with the
+    # result's reason) between materialisation and sending.
+    final_status: DeliveryStatus | None = None
 
 
 def record_outcomes(
@@ -178,6 +181,10 @@ def _apply(
     delivery.updated_at = now
     if not outcome.before_send:
         delivery.attempts += 1
+    if outcome.final_status is not None:
+        delivery.status = outcome.final_status
+        delivery.reason = getattr(result, "reason", "")
+        return
     if isinstance(result, Sent):
         delivery.status = DeliveryStatus.SENT
         delivery.external_id = result.external_id[:300]

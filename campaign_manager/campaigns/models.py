@@ -81,6 +81,10 @@ class Campaign(Base):
     # Messages per contact per rolling 7 days across all campaigns; None = global default.
     frequency_cap: Mapped[int | None]
     open_tracking: Mapped[bool] = mapped_column(default=False)
+    # Who email steps come from; a reply goes to reply_to when set.
+    sender_name: Mapped[str] = mapped_column(String(200), default="")
+    sender_address: Mapped[str] = mapped_column(String(320), default="")
+    reply_to: Mapped[str] = mapped_column(String(320), default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_at: Mapped[datetime | None]
