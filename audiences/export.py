@@ -59,7 +59,11 @@ def _cell(value: Any) -> str:
 def export_contacts_csv(
     session: Session, segment: Segment | None = None, *, today: date | None = None
 ) -> Iterator[str]:
-    """CSV text in pieces, one per batch of contacts, header first; memory stays constant."""
+    """CSV text in pieces, one per batch of contacts, header first; memory stays constant.
+
+    Give it a session of its own: it ends its read transaction after every batch, so that a
+    long export never holds a lock (SQLite transactions take the write lock at BEGIN).
+    """
     condition: ColumnElement[bool] = (
         compile_condition(session, segment.rules, today=today, slug=segment.slug)
         if segment
@@ -94,6 +98,7 @@ def export_contacts_csv(
                 else:
                     row.append(_cell(getattr(contact, column)))
             writer.writerow(row)
+        session.rollback()  # see the docstring; nothing was written
         yield out.getvalue()
         out.seek(0)
         out.truncate()

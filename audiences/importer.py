@@ -835,7 +835,10 @@ def run_import(
 
 
 def rejects_csv(session: Session, job: ImportJob) -> Iterator[str]:
-    """The rejects report: line, reason, then the row as it was in the file."""
+    """The rejects report: line, reason, then the row as it was in the file.
+
+    Like `export_contacts_csv`, it ends its read transaction before each piece it yields.
+    """
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["line", "reason", *job.header])
@@ -849,6 +852,7 @@ def rejects_csv(session: Session, job: ImportJob) -> Iterator[str]:
         ).all()
         for reject in rows:
             writer.writerow([reject.line, reject.reason, *reject.values])
+        session.rollback()
         yield out.getvalue()
         out.seek(0)
         out.truncate()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from audiences.demo import load_demo_audience
 from campaign_manager.core.accounts import (
     Organization,
     OrganizationKind,
@@ -75,9 +76,16 @@ def load_vendor_and_users(session: Session, ctx: DemoContext) -> None:
         ctx.logins.append((role.value, email))
 
 
+def load_audience(session: Session, ctx: DemoContext) -> None:
+    """About 5,000 contacts around 20 schools (which become school organisations)."""
+    audience = load_demo_audience(session)
+    ctx.organizations.update({school.name: school for school in audience.schools})
+
+
 DEMO_LOADERS: list[Callable[[Session, DemoContext], None]] = [
     load_organizations,
     load_vendor_and_users,
+    load_audience,
 ]
 
 

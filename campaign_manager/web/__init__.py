@@ -8,11 +8,13 @@ from campaign_manager.web.authz import can
 
 
 def register_web(app: Flask) -> None:
-    from campaign_manager.web import auth, errors, main, settings
+    from campaign_manager.web import audiences, auth, errors, main, settings, unsubscribe
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(main.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(audiences.bp)
+    app.register_blueprint(unsubscribe.bp)
     errors.register_error_handlers(app)
     auth.init_login(app)
     app.after_request(_security_headers)

@@ -5,18 +5,62 @@ route whose URL needs a value this file does not know fails the test until one i
 to SAMPLE_ARGUMENTS.
 """
 
+from types import SimpleNamespace
+
 import pytest
 from flask import Flask
 
+from audiences.contacts import create_contact
+from audiences.models import ContactRole, ImportJob, ImportStatus, SuppressionReason
+from audiences.segments import create_segment
+from audiences.suppression import suppress
+from audiences.unsubscribe import unsubscribe_token
 from campaign_manager.core.accounts import Role
+from campaign_manager.core.security import TokenSigner
 from campaign_manager.web.authz import PUBLIC, allowed_roles_of
+from tests.conftest import TEST_SECRET
 
 ANONYMOUS = "anonymous"
 
-# Sample values for URL arguments, taken from the `users` fixture's data.
+# Sample values for URL arguments, taken from the `samples` fixture's data.
 SAMPLE_ARGUMENTS = {
-    "user_id": lambda users: users["viewer"].id,
+    "user_id": lambda s: s.users["viewer"].id,
+    "contact_id": lambda s: s.contact.id,
+    "segment_id": lambda s: s.segment.id,
+    "job_id": lambda s: s.import_job.id,
+    "suppression_id": lambda s: s.suppression.id,
+    "token": lambda s: s.unsubscribe_token,
 }
+
+
+@pytest.fixture
+def samples(users, db):
+    """Users plus one record of each kind that URLs name, so every GET can answer 200."""
+    contact = create_contact(db, "sample.contact@example.org", role=ContactRole.STUDENT)
+    segment = create_segment(db, "Sample segment", {"type": "all", "rules": []})
+    # Another segment uses the sample one, so the walk's POST to its delete route is refused
+    # instead of deleting it from under the routes that come after.
+    create_segment(
+        db, "Uses the sample", {"type": "all", "rules": [{"type": "segment", "slug": segment.slug}]}
+    )
+    import_job = ImportJob(
+        filename="sample.csv",
+        path="/nowhere/sample.csv",
+        header=["email"],
+        status=ImportStatus.DONE,
+    )
+    db.add(import_job)
+    suppression = suppress(db, "sample.suppressed@example.org", SuppressionReason.MANUAL, "test")
+    db.commit()
+    return SimpleNamespace(
+        users=users,
+        contact=contact,
+        segment=segment,
+        import_job=import_job,
+        suppression=suppression,
+        unsubscribe_token=unsubscribe_token(TokenSigner(TEST_SECRET), contact.id),
+    )
+
 
 # Decisions that must hold whatever the decorators say, written out by hand so the matrix
 # is checked against intent and not only against itself.
@@ -30,7 +74,17 @@ MUST_BE_FORBIDDEN = {
     ("settings.create_organization", Role.VIEWER),
     ("settings.create_organization", Role.APPROVER),
     ("settings.create_organization", Role.VENDOR),
-    ("main.audiences", Role.VENDOR),
+    ("audiences.contacts", Role.VENDOR),
+    ("audiences.contact", Role.VENDOR),
+    ("audiences.erase", Role.MARKETER),
+    ("audiences.erase", Role.VIEWER),
+    ("audiences.upload_import", Role.VIEWER),
+    ("audiences.upload_import", Role.APPROVER),
+    ("audiences.new_segment", Role.VIEWER),
+    ("audiences.preview_segment", Role.VIEWER),
+    ("audiences.export_contacts", Role.VIEWER),
+    ("audiences.privacy_export", Role.VIEWER),
+    ("audiences.add_suppression", Role.VIEWER),
     ("main.campaigns", Role.VENDOR),
     ("main.channels", Role.VENDOR),
 }
@@ -39,6 +93,11 @@ MUST_BE_ALLOWED = {
     ("settings.index", Role.VENDOR),
     ("settings.create_organization", Role.MARKETER),
     ("main.campaigns", Role.VIEWER),
+    ("audiences.contacts", Role.VIEWER),
+    ("audiences.segment", Role.APPROVER),
+    ("audiences.upload_import", Role.MARKETER),
+    ("audiences.preview_segment", Role.MARKETER),
+    ("audiences.record_contact_consent", Role.MARKETER),
 }
 
 
@@ -50,10 +109,10 @@ def routes(app: Flask):
             yield rule, method
 
 
-def build_url(app: Flask, rule, users) -> str:
+def build_url(app: Flask, rule, samples) -> str:
     missing = [arg for arg in rule.arguments if arg not in SAMPLE_ARGUMENTS]
     assert not missing, f"add sample values for {missing} (route {rule.rule}) to SAMPLE_ARGUMENTS"
-    values = {arg: SAMPLE_ARGUMENTS[arg](users) for arg in rule.arguments}
+    values = {arg: SAMPLE_ARGUMENTS[arg](samples) for arg in rule.arguments}
     with app.test_request_context():
         from flask import url_for
 
@@ -61,7 +120,8 @@ def build_url(app: Flask, rule, users) -> str:
 
 
 @pytest.mark.parametrize("who", [ANONYMOUS, *Role])
-def test_every_route_for_every_role(app, users, who):
+def test_every_route_for_every_role(app, samples, who):
+    users = samples.users
     client = app.test_client()
     if who != ANONYMOUS:
         client.login(users[who.value].email)
@@ -69,7 +129,7 @@ def test_every_route_for_every_role(app, users, who):
     for rule, method in routes(app):
         allowed = allowed_roles_of(app.view_functions[rule.endpoint])
         assert allowed is not None, f"{rule.endpoint} declares no access rule"
-        url = build_url(app, rule, users)
+        url = build_url(app, rule, samples)
         if method == "GET":
             response = client.get(url)
         else:
