@@ -351,12 +351,15 @@ def _phone(value: str) -> str:
     return value
 
 
-def _consent(value: str) -> ConsentStatus:
+def _consent(value: str) -> ConsentStatus | None:
+    """Granted, withdrawn, or None for "unknown" (what an export writes): nothing to record."""
     text = value.lower()
     if text in _YES:
         return ConsentStatus.GRANTED
     if text in _NO:
         return ConsentStatus.WITHDRAWN
+    if text == ConsentStatus.UNKNOWN.value:
+        return None
     raise AudienceError(f"'{value}' is not a consent answer; write yes or no")
 
 
@@ -415,7 +418,9 @@ class ImportPlan:
             elif target.startswith(ATTRIBUTE_PREFIX):
                 row.attributes[target[len(ATTRIBUTE_PREFIX) :]] = value[:500]
             elif target.startswith("consent_"):
-                row.consents[ConsentChannel(target.removeprefix("consent_"))] = _consent(value)
+                status = _consent(value)
+                if status is not None:
+                    row.consents[ConsentChannel(target.removeprefix("consent_"))] = status
             else:
                 row.fields[target] = _CONVERTERS[target](value)
         if not row.email:
