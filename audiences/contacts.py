@@ -124,17 +124,17 @@ ROLE_SYNONYMS = {
 }
 
 
+_ROLES_BY_NAME = (
+    {role.value: role for role in ContactRole} | ROLE_SYNONYMS | {"": ContactRole.OTHER}
+)
+
+
 def parse_contact_role(raw: str) -> ContactRole:
-    text = raw.strip().lower()
-    if not text:
-        return ContactRole.OTHER
-    if text in ROLE_SYNONYMS:
-        return ROLE_SYNONYMS[text]
-    try:
-        return ContactRole(text)
-    except ValueError:
+    role = _ROLES_BY_NAME.get(raw.strip().lower())
+    if role is None:
         valid = ", ".join(r.value for r in ContactRole)
-        raise AudienceError(f"unknown role '{raw.strip()}'; use one of: {valid}") from None
+        raise AudienceError(f"unknown role '{raw.strip()}'; use one of: {valid}")
+    return role
 
 
 def check_timezone(raw: str) -> str:
