@@ -871,7 +871,8 @@ def run_import(
     (`prepare_resume`) continues exactly after the last committed batch.
     """
     with session_factory() as session, session.begin():
-        job = session.get(ImportJob, job_id)
+        # Locked, so that of two runners started on one job only one finds it queued.
+        job = session.get(ImportJob, job_id, with_for_update=True)
         if job is None:
             raise AudienceError(f"there is no import #{job_id}")
         if job.status is not ImportStatus.QUEUED:

@@ -3,6 +3,7 @@
 import csv
 import io
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from audiences.importer import (
     ImportFileError,
     check_mapping,
     create_import_job,
+    is_interrupted,
     prepare_resume,
     queue_import,
     rejects_csv,
@@ -28,6 +30,7 @@ from audiences.models import (
     ImportJob,
     ImportStatus,
 )
+from campaign_manager.core.db import utcnow
 from tests.audiences.conftest import add_contact
 
 
@@ -352,3 +355,17 @@ def test_cli_refuses_bad_files_and_resumes_by_number(runner, db, tmp_path):
     assert runner.invoke(["contacts", "import", str(done)]).exit_code == 0
     result = runner.invoke(["contacts", "import", "--resume", str(db.scalar(select(ImportJob.id)))])
     assert result.exit_code == 1 and "only a failed or interrupted import resumes" in result.output
+
+
+def test_a_running_import_whose_heartbeat_stopped_counts_as_interrupted(db):
+    now = utcnow()
+    job = ImportJob(filename="f.csv", path="/x", header=["email"], status=ImportStatus.RUNNING)
+    job.started_at = job.heartbeat_at = now - timedelta(seconds=30)
+    db.add(job)
+    db.commit()
+    assert not is_interrupted(job, now)
+    with pytest.raises(AudienceError, match="only a failed or interrupted import resumes"):
+        prepare_resume(db, job)
+    job.heartbeat_at = now - timedelta(minutes=5)
+    assert is_interrupted(job)
+    assert prepare_resume(db, job).status is ImportStatus.QUEUED
