@@ -123,6 +123,12 @@ def test_not_includes_contacts_without_the_value(db):
         without.id
     }
     assert members(db, field("graduation_year", "is_empty")) == {without.id}
+    no_email = add_contact(db, None)
+    assert members(db, field("email", "is_empty")) == {no_email.id}
+    assert members(db, {"type": "not", "rule": field("email", "starts_with", "a")}) == {
+        without.id,
+        no_email.id,
+    }
 
 
 def test_age_bands_turn_on_the_birthday_and_a_birth_year_errs_younger(db):

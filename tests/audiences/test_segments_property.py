@@ -257,7 +257,7 @@ TODAYS = st.sampled_from([date(2026, 3, 1), date(2028, 2, 29), date(2027, 12, 31
 
 
 @settings(
-    max_examples=150,
+    max_examples=100,
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
