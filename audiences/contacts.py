@@ -326,10 +326,19 @@ def list_contacts(
 
 
 def distinct_values(session: Session, column_name: str, limit: int = 500) -> list[str]:
-    """Values of `school` or `region` for filter pick-lists (read from their indexes)."""
+    """Values of `school` or `region` for filter pick-lists, in order.
+
+    A recursive query hops from one value to the next through the column's index (a "skip
+    scan"): a few hundred index look-ups, where GROUP BY would read all of 1M rows.
+    """
     column = {"school": Contact.school, "region": Contact.region}[column_name]
+    values = select(func.min(column).label("value")).where(column > "").cte(recursive=True)
+    following = (
+        select(select(func.min(column)).where(column > values.c.value).scalar_subquery())
+        .select_from(values)
+        .where(values.c.value.is_not(None))
+    )
+    values = values.union_all(following)
     return list(
-        session.scalars(
-            select(column).where(column != "").group_by(column).order_by(column).limit(limit)
-        )
+        session.scalars(select(values.c.value).where(values.c.value.is_not(None)).limit(limit))
     )

@@ -11,6 +11,7 @@ from audiences.contacts import (
     AudienceError,
     age_band,
     create_contact,
+    distinct_values,
     email_hash,
     find_contact_by_email,
     normalize_contact_email,
@@ -174,3 +175,11 @@ def test_erase_removes_the_contacts_rejected_import_rows(db):
     erase_contact(db, contact, source="request")
     db.commit()
     assert db.scalar(select(func.count()).select_from(ImportReject)) == 0
+
+
+def test_distinct_values_lists_each_school_once_in_order(db):
+    for index, school in enumerate(["Riverside", "", "Lincoln High", "Riverside", "Adams"]):
+        add_contact(db, f"d{index}@example.org", school=school)
+    assert distinct_values(db, "school") == ["Adams", "Lincoln High", "Riverside"]
+    assert distinct_values(db, "school", limit=2) == ["Adams", "Lincoln High"]
+    assert distinct_values(db, "region") == []
