@@ -105,7 +105,7 @@ STAFF_LIFTABLE = (SuppressionReason.MANUAL, SuppressionReason.BOUNCED)
 
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
-    return {"format_time": format_time, "ContactRole": ContactRole}
+    return {"format_time": format_time}
 
 
 def format_time(moment: datetime | None) -> str:
