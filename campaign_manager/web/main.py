@@ -32,7 +32,7 @@ class NavItem:
 
 NAV = (
     NavItem("Dashboard", "main.dashboard"),
-    NavItem("Audiences", "main.audiences"),
+    NavItem("Audiences", "audiences.contacts"),
     NavItem("Creatives", "creatives.index"),
     NavItem("Campaigns", "main.campaigns"),
     NavItem("Calendar", "main.calendar"),
@@ -64,7 +64,6 @@ def dashboard():
 # Sections whose real pages arrive with their own issues. Each says what it will hold,
 # so the navigation is complete and testable from day one.
 SECTIONS = {
-    "audiences": ("Audiences", "Contacts, consent, CSV imports and rule-based segments."),
     "campaigns": ("Campaigns", "Campaigns, their steps, approvals and delivery progress."),
     "calendar": ("Calendar", "Every scheduled step on every channel, by month and week."),
 }
@@ -73,12 +72,6 @@ SECTIONS = {
 def _section(name: str):
     title, description = SECTIONS[name]
     return render_template("main/section.html", title=title, description=description)
-
-
-@bp.route("/audiences")
-@requires_role(*STAFF)
-def audiences():
-    return _section("audiences")
 
 
 @bp.route("/campaigns")
