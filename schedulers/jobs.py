@@ -300,8 +300,11 @@ def build_scheduler(database: Database, settings: Settings, *, blocking: bool) -
     )
 
 
-def start_scheduler(database: Database, settings: Settings, *, blocking: bool) -> BaseScheduler:
-    """Start the (already locked) scheduler: reconcile now, then every few seconds."""
+def prepare_scheduler(database: Database, settings: Settings, *, blocking: bool) -> BaseScheduler:
+    """A scheduler with its reconcile job (run at once, then every few seconds); not started.
+
+    The caller must hold the scheduler lock (schedulers/lock.py).
+    """
     global _active_scheduler
     set_runtime(EngineRuntime(database, settings))
     scheduler = build_scheduler(database, settings, blocking=blocking)
@@ -317,6 +320,12 @@ def start_scheduler(database: Database, settings: Settings, *, blocking: bool) -
         max_instances=1,
         next_run_time=utcnow(),
     )
+    return scheduler
+
+
+def start_scheduler(database: Database, settings: Settings) -> BaseScheduler:
+    """A started BackgroundScheduler (embedded mode and tests)."""
+    scheduler = prepare_scheduler(database, settings, blocking=False)
     scheduler.start()
     return scheduler
 

@@ -83,15 +83,15 @@ def test_quiet_hours_defer_to_the_next_morning_local_time():
 
 
 @pytest.fixture
-def campaign_with_steps(db, users):
+def campaign_with_steps(db, users, channel_accounts, creative):
     def make(status=CampaignStatus.APPROVED, run_at=None, trigger=TriggerKind.AT, cron=""):
         campaign = Campaign(name="Careers week", status=status, created_by_id=users["marketer"].id)
         step = Step(
             campaign=campaign,
             name="Post",
-            channel_account_id=1,
+            channel_account_id=channel_accounts[0].id,
             channel_kind="social",
-            creative_id=1,
+            creative_id=creative.id,
             trigger=trigger,
             run_at=run_at,
             cron=cron,
@@ -167,7 +167,7 @@ def test_a_lost_job_store_loses_nothing(app, db, campaign_with_steps):
     settings = app.extensions["settings"]
     database = app.extensions["database"]
     _campaign, step = campaign_with_steps(run_at=utcnow() + timedelta(days=1))
-    scheduler = jobs.start_scheduler(database, settings, blocking=False)
+    scheduler = jobs.start_scheduler(database, settings)
     try:
         _wait_for(lambda: scheduler.get_job(step.job_id) is not None)
     finally:
@@ -177,7 +177,7 @@ def test_a_lost_job_store_loses_nothing(app, db, campaign_with_steps):
     # While no scheduler ran, the step became due.
     step.run_at = utcnow() - timedelta(minutes=10)
     db.commit()
-    scheduler = jobs.start_scheduler(database, settings, blocking=False)
+    scheduler = jobs.start_scheduler(database, settings)
     try:
         _wait_for(lambda: db.scalar(select(func.count()).select_from(Delivery)) == 1)
     finally:
