@@ -85,14 +85,22 @@ class DeliveryRenderer:
             from_address=campaign.sender_address,
             from_name=campaign.sender_name or self.settings.app.organization_name,
             reply_to=campaign.reply_to,
-            headers={
-                # One Message-ID per delivery, whatever the attempt: duplicates are visible.
-                "Message-ID": f"<cm-delivery-{delivery.id}@{domain}>",
-                "List-Unsubscribe": f"<{unsubscribe_url}>",
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            },
+            headers=self._email_headers(delivery, domain, unsubscribe_url),
             tags=_tags(delivery, step),
         )
+
+    def _email_headers(
+        self, delivery: Delivery, domain: str, unsubscribe_url: str
+    ) -> dict[str, str]:
+        # One Message-ID per delivery, whatever the attempt: a duplicate is visible.
+        headers = {"Message-ID": f"<cm-delivery-{delivery.id}@{domain}>"}
+        # RFC 8058 one-click unsubscribe needs https; production refuses a plain-http
+        # base_url, so only a development instance sends without these headers (the
+        # footer's unsubscribe link is always there).
+        if unsubscribe_url.startswith("https://"):
+            headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        return headers
 
     # --- social, web, print -----------------------------------------------------------------
 

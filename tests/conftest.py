@@ -149,7 +149,12 @@ class Client(FlaskClient):
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     app = create_app(
         {
-            "app": {"instance_path": str(tmp_path / "instance"), "secret_key": TEST_SECRET},
+            "app": {
+                "instance_path": str(tmp_path / "instance"),
+                "secret_key": TEST_SECRET,
+                "base_url": "https://cm.example.org",
+                "postal_address": "Collision Careers Coalition, 1200 Main St, Columbus, OH 43215",
+            },
             "database": {"url": database_url},
         }
     )
