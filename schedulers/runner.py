@@ -26,6 +26,8 @@ def worker_settings(settings: Settings) -> WorkerSettings:
     return WorkerSettings(
         batch_size=delivery.batch_size,
         lease_seconds=delivery.lease_seconds,
+        # Look for a crashed worker's rows about twice per lease.
+        recover_every_seconds=min(15.0, delivery.lease_seconds / 2),
         retry=RetryPolicy(
             max_attempts=delivery.max_attempts, base_seconds=delivery.retry_base_seconds
         ),
