@@ -90,7 +90,7 @@ def test_killed_workers_lose_nothing_and_send_nothing_twice(db, users, database_
     sink.handler = SlowHandler()
     sink.controller.handler = sink.handler
     sink.start()
-    kit = email_campaign(
+    email_campaign(
         db,
         created_by_id=users["marketer"].id,
         smtp_port=sink.port,
