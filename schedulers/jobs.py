@@ -77,7 +77,9 @@ _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NUMERIC_DAYS = re.compile(r"^(\d)(?:-(\d))?(/\d+)?$")
 
 
-def cron_trigger(expression: str, timezone_name: str) -> CronTrigger:
+def cron_trigger(
+    expression: str, timezone_name: str, ends_at: datetime | None = None
+) -> CronTrigger:
     """A trigger from a standard 5-field crontab line, in a named timezone.
 
     APScheduler 3 numbers weekdays from Monday = 0, unlike crontab (Sunday = 0), so
@@ -103,7 +105,16 @@ def cron_trigger(expression: str, timezone_name: str) -> CronTrigger:
             )
         parts.append(part)
     fields[4] = ",".join(parts)
-    return CronTrigger.from_crontab(" ".join(fields), timezone=zone(timezone_name))
+    minute, hour, day, month, weekday = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=weekday,
+        timezone=zone(timezone_name),
+        end_date=ends_at,
+    )
 
 
 def step_trigger(step: Step) -> BaseTrigger:
@@ -113,7 +124,7 @@ def step_trigger(step: Step) -> BaseTrigger:
         return DateTrigger(
             run_date=local_time_step_start(step.local_date, parse_clock(step.local_time))
         )
-    return cron_trigger(step.cron, step.timezone)
+    return cron_trigger(step.cron, step.timezone, step.ends_at)
 
 
 def occurrence_of(step: Step, now: datetime, grace: timedelta) -> str | None:
@@ -128,7 +139,7 @@ def occurrence_of(step: Step, now: datetime, grace: timedelta) -> str | None:
     if step.trigger is TriggerKind.LOCAL_TIME:
         start = local_time_step_start(step.local_date, parse_clock(step.local_time))
         return step.local_date.isoformat() if start <= now else None
-    trigger = cron_trigger(step.cron, step.timezone)
+    trigger = cron_trigger(step.cron, step.timezone, step.ends_at)
     latest = None
     fire = trigger.get_next_fire_time(None, now - grace)
     while fire is not None and fire <= now:
@@ -139,6 +150,11 @@ def occurrence_of(step: Step, now: datetime, grace: timedelta) -> str | None:
 
 def is_recurring(step: Step) -> bool:
     return step.trigger is TriggerKind.CRON
+
+
+def has_more_firings(step: Step, now: datetime) -> bool:
+    """A recurring step that has not reached its end date."""
+    return is_recurring(step) and (step.ends_at is None or step.ends_at > now)
 
 
 # --- the job ---------------------------------------------------------------------------------
@@ -192,7 +208,8 @@ def desired_jobs(session: Session, now: datetime, grace: timedelta) -> dict[str,
     )
     for step in steps:
         if is_recurring(step):
-            jobs[step.job_id] = step_trigger(step)
+            if has_more_firings(step, now):
+                jobs[step.job_id] = step_trigger(step)
             continue
         due = occurrence_of(step, now, grace)
         if due is None:
@@ -255,7 +272,11 @@ def complete_finished_campaigns(session: Session) -> list[int]:
         select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)
     ):
         steps = campaign.steps
-        if not steps or any(is_recurring(s) or not s.last_occurrence for s in steps):
+        now = utcnow()
+        if not steps or any(
+            has_more_firings(s, now) or (not is_recurring(s) and not s.last_occurrence)
+            for s in steps
+        ):
             continue
         unsent = session.scalar(
             select(

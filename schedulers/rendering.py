@@ -24,6 +24,15 @@ from creatives.errors import CreativeError
 from creatives.social import render_social
 from schedulers.worker import NotEligibleAnyMore, RenderError
 
+# Which network's rules a social adapter's posts follow.
+NETWORK_OF_ADAPTER = {
+    "mastodon": "mastodon",
+    "bluesky": "bluesky",
+    "x": "x",
+    "linkedin": "linkedin",
+    "facebook_page": "facebook",
+}
+
 
 class DeliveryRenderer:
     def __init__(self, settings: Settings, signer: TokenSigner) -> None:
@@ -107,8 +116,7 @@ class DeliveryRenderer:
     def _social(
         self, session: Session, delivery: Delivery, step: Step, version_id: int
     ) -> RenderedMessage:
-        network = step.target.get("network") or step.options.get("network") or "mastodon"
-        post = render_social(session, version_id, network)
+        post = render_social(session, version_id, self._network(session, step))
         return RenderedMessage(
             kind=ChannelKind.SOCIAL,
             text=post.text,

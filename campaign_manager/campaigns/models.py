@@ -141,6 +141,8 @@ class Step(Base):
     run_at: Mapped[datetime | None]  # AT: the moment, stored in UTC
     timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
     cron: Mapped[str] = mapped_column(String(120), default="")
+    # CRON: no firing after this moment (None: until the campaign ends).
+    ends_at: Mapped[datetime | None]
     local_date: Mapped[date | None]  # LOCAL_TIME: the day ...
     local_time: Mapped[str] = mapped_column(String(5), default="")  # ... and "HH:MM"
     # UTM overrides for this step, and other per-step switches.

@@ -240,3 +240,19 @@ def test_cron_weekdays_use_crontab_numbering():
     assert sunday.get_next_fire_time(None, utc(2026, 10, 31, 12)).weekday() == 6
     with pytest.raises(ValueError, match="5 fields"):
         jobs.cron_trigger("0 9 * *", "America/New_York")
+
+
+def test_a_recurring_step_stops_at_its_end_date():
+    step = Step(
+        trigger=TriggerKind.CRON,
+        cron="0 11 * * 1,3,5",
+        timezone="America/New_York",
+        ends_at=utc(2026, 11, 5, 0, 0),
+    )
+    trigger = jobs.step_trigger(step)
+    first = trigger.get_next_fire_time(None, utc(2026, 11, 1))
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1))
+    assert (first, second) == (utc(2026, 11, 2, 16), utc(2026, 11, 4, 16))
+    assert trigger.get_next_fire_time(second, second + timedelta(seconds=1)) is None
+    assert jobs.has_more_firings(step, utc(2026, 11, 4, 23))
+    assert not jobs.has_more_firings(step, utc(2026, 11, 5, 1))
