@@ -80,6 +80,7 @@ from campaign_manager.channels.print_jobs import (
     PrintFileKind,
     PrintJob,
     PrintJobFile,
+    PrintJobStatus,
     add_history,
     find_job_by_key,
 )
@@ -759,6 +760,7 @@ def store_print_job(
         vendor=vendor,
         title=manifest.title,
         creative_version_id=manifest.creative_version_id,
+        status=PrintJobStatus.READY,
         quantity=manifest.total_quantity,
         profile=manifest.profile.key,
         paper_stock=manifest.paper_stock,

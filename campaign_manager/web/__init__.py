@@ -9,7 +9,16 @@ from campaign_manager.web.authz import can
 
 def register_web(app: Flask) -> None:
     from campaign_manager.extensions import csrf
-    from campaign_manager.web import auth, channels, creatives, errors, main, settings, webhooks
+    from campaign_manager.web import (
+        auth,
+        channels,
+        creatives,
+        errors,
+        main,
+        print_jobs,
+        settings,
+        webhooks,
+    )
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(creatives.bp)
@@ -17,6 +26,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(main.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(channels.bp)
+    app.register_blueprint(print_jobs.bp)
     # Providers post webhooks server to server: they carry signatures, not CSRF tokens.
     csrf.exempt(webhooks.bp)
     app.register_blueprint(webhooks.bp)
