@@ -29,6 +29,8 @@ SAMPLE_ARGUMENTS = {
     "brand_kit_id": lambda samples: samples.creatives.brand_kit.id,
     "slug": lambda samples: samples.creatives.landing_page.slug,
     "name": lambda samples: samples.creatives.asset.sha256 + ".jpg",
+    "job_id": lambda samples: samples.print_job.id,
+    "position": lambda samples: 0,
 }
 
 # Decisions that must hold whatever the decorators say, written out by hand so the matrix
@@ -66,9 +68,22 @@ MUST_BE_FORBIDDEN = {
     ("creatives.live_preview", Role.VIEWER),
     ("creatives.print_pdf", Role.VENDOR),
     ("creatives.update_brand_kit", Role.VIEWER),
+    ("print_jobs.accept", Role.VIEWER),
+    ("print_jobs.accept", Role.MARKETER),
+    ("print_jobs.reject", Role.APPROVER),
+    ("print_jobs.printed", Role.MARKETER),
+    ("print_jobs.shipped", Role.VIEWER),
 }
 MUST_BE_ALLOWED = {
-    ("main.print_jobs", Role.VENDOR),
+    ("print_jobs.index", Role.VENDOR),
+    ("print_jobs.index", Role.VIEWER),
+    ("print_jobs.job", Role.VENDOR),
+    ("print_jobs.job", Role.APPROVER),
+    ("print_jobs.download", Role.VENDOR),
+    ("print_jobs.download", Role.MARKETER),
+    ("print_jobs.accept", Role.VENDOR),
+    ("print_jobs.reject", Role.VENDOR),
+    ("print_jobs.shipped", Role.VENDOR),
     ("settings.index", Role.VENDOR),
     ("settings.create_organization", Role.MARKETER),
     ("main.campaigns", Role.VIEWER),
@@ -89,15 +104,20 @@ MUST_BE_ALLOWED = {
 @pytest.fixture
 def samples(users, make_account, instance_path, db):
     """What route arguments point at: the users, a sandbox account with one recording,
-    and the creatives samples."""
+    the creatives samples, and a print job of the vendor user's company."""
+    from tests.channels.print_samples import make_print_job, make_print_samples
     from tests.creatives.samples import make_creative_samples
 
     account = make_account("sandbox_email", name="Matrix sandbox")
     adapter = build_adapter(account, instance_path=instance_path)
     db.commit()
     adapter.send(sample_email(), idempotency_key="matrix-record")
+    print_samples = make_print_samples(db)
     return SimpleNamespace(
-        users=users, channel_account=account, creatives=make_creative_samples(db)
+        users=users,
+        channel_account=account,
+        creatives=make_creative_samples(db),
+        print_job=make_print_job(db, print_samples, "matrix-job", variants=["lincoln-high"]),
     )
 
 
