@@ -56,6 +56,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar
 
+from markupsafe import escape
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -368,7 +369,10 @@ def resolve_print_target(
             f"{version.creative.name} is a {version.creative.kind.value} creative, not a print "
             "piece; a print step needs a print piece."
         )
-    profile = get_profile(target.profile or variant_content(version).profile)
+    try:
+        profile = get_profile(target.profile or variant_content(version).profile)
+    except CreativeError as exc:
+        raise PrintExportError(str(exc)) from None
     kit = version.creative.brand_kit
     partners = {p.key: p for p in sorted(kit.partners, key=lambda p: p.name.lower())} if kit else {}
     if target.variants is None:
@@ -826,8 +830,6 @@ class NoticeSettings:
 
 def ready_notice(job: PrintJob, settings: NoticeSettings) -> RenderedMessage:
     """The "a print job is ready" email to the vendor, with a link to the job."""
-    from markupsafe import escape
-
     link = settings.job_url(job.id)
     variants = len(job.ship_to)
     facts = [

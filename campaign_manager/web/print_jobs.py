@@ -15,6 +15,7 @@ import logging
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
@@ -126,8 +127,18 @@ def download(job_id: int, position: int):
         download_name=job_file.download_name,
         etag=job_file.sha256,
         max_age=0,
+        conditional=False,
     )
     response.content_length = job_file.size
+    try:
+        # With the length known, a Range request resumes a large download (206), and
+        # If-None-Match answers 304 for a file the client already has.
+        response = response.make_conditional(
+            request.environ, accept_ranges=True, complete_length=job_file.size
+        )
+    except RequestedRangeNotSatisfiable:
+        stream.close()
+        raise
     digest = base64.b64encode(bytes.fromhex(job_file.sha256)).decode("ascii")
     # RFC 9530's digest of the file, and the plain hex form most tools compare against.
     response.headers["Repr-Digest"] = f"sha-256=:{digest}:"

@@ -102,6 +102,17 @@ def test_downloads_stream_with_filename_and_checksum(client, db, jobs):
         assert archive.read(mine.files[0].filename) == received["pdf"]
 
 
+def test_a_range_request_resumes_a_download(client, jobs):
+    mine, _ = jobs
+    client.login("vendor@example.org")
+    whole = client.get(f"/print-jobs/{mine.id}/files/3").get_data()
+    response = client.get(f"/print-jobs/{mine.id}/files/3", headers={"Range": "bytes=100-"})
+    assert response.status_code == 206
+    assert response.headers["Content-Range"] == f"bytes 100-{len(whole) - 1}/{len(whole)}"
+    assert response.get_data() == whole[100:]
+    assert response.headers["X-Checksum-SHA256"] == hashlib.sha256(whole).hexdigest()
+
+
 def test_the_first_vendor_download_marks_the_job_downloaded_but_staff_ones_do_not(
     app, client, db, jobs
 ):
