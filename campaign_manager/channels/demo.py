@@ -15,7 +15,6 @@ from campaign_manager.channels.models import ChannelAccount, RateLimits
 from campaign_manager.channels.print_export import (
     NoticeSettings,
     PrintExportError,
-    PrintTarget,
     build_print_message,
     notice_adapter,
     notice_key,
@@ -24,6 +23,7 @@ from campaign_manager.channels.print_export import (
     store_print_job,
 )
 from campaign_manager.channels.print_jobs import PrintJob
+from campaign_manager.channels.print_target import PrintTarget
 from campaign_manager.core.accounts import Vendor
 from campaign_manager.core.db import utcnow
 from creatives.models import Creative, CreativeKind

@@ -26,13 +26,12 @@ from campaign_manager.channels.print_export import (
     PreflightFailed,
     PrintExportAdapter,
     PrintExportError,
-    PrintTarget,
-    PrintTargetError,
     build_print_message,
     check_print_message,
     store_print_job,
 )
 from campaign_manager.channels.print_jobs import PrintFileKind, PrintJob, PrintJobStatus
+from campaign_manager.channels.print_target import PrintTarget, PrintTargetError
 from campaign_manager.channels.sandbox import list_records
 from campaign_manager.core.storage import storage_of
 from creatives.assets import upload_asset
