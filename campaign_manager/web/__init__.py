@@ -16,6 +16,7 @@ def register_web(app: Flask) -> None:
         creatives,
         errors,
         main,
+        print_jobs,
         settings,
         unsubscribe,
         webhooks,
@@ -27,6 +28,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(main.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(channels.bp)
+    app.register_blueprint(print_jobs.bp)
     # Providers post webhooks server to server: they carry signatures, not CSRF tokens.
     csrf.exempt(webhooks.bp)
     app.register_blueprint(webhooks.bp)

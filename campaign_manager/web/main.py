@@ -37,7 +37,7 @@ NAV = (
     NavItem("Campaigns", "main.campaigns"),
     NavItem("Calendar", "main.calendar"),
     NavItem("Channels", "channels.index"),
-    NavItem("Print jobs", "main.print_jobs"),
+    NavItem("Print jobs", "print_jobs.index"),
     NavItem("Settings", "settings.index"),
 )
 
@@ -53,7 +53,7 @@ def nav_items() -> list[NavItem]:
 @requires_role(*EVERYONE)
 def dashboard():
     if current_user.role is Role.VENDOR:
-        return redirect(url_for("main.print_jobs"))
+        return redirect(url_for("print_jobs.index"))
     counts = {
         "users": db.session.scalar(select(func.count()).select_from(User)),
         "organizations": db.session.scalar(select(func.count()).select_from(Organization)),
@@ -84,13 +84,3 @@ def campaigns():
 @requires_role(*STAFF)
 def calendar():
     return _section("calendar")
-
-
-@bp.route("/print-jobs")
-@requires_role(*EVERYONE)
-def print_jobs():
-    return render_template(
-        "main/section.html",
-        title="Print jobs",
-        description="Print-ready PDFs for vendors: download, accept, print and ship.",
-    )
