@@ -113,6 +113,7 @@ def load_campaign(session: Session, ctx: DemoContext) -> None:
         accounts=ctx.channel_accounts,
         marketer=ctx.users[Role.MARKETER],
         approver=ctx.users[Role.APPROVER],
+        vendor=ctx.vendor,
     )
 
 
