@@ -164,6 +164,7 @@ class DeliveryRenderer:
             html=html,
             slug=str(step.target.get("slug", "")),
             publish_at=step.run_at,
+            manifest={"creative_id": step.creative_id, "version_id": version_id},
             tags=_tags(delivery, step),
         )
 

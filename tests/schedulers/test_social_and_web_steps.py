@@ -105,3 +105,39 @@ def test_a_post_and_a_page_reach_their_sandboxes(app, db, users):
     assert "https://careers.example.org/apply" in posted.data["text"]  # Mastodon: link in text
     [published] = list_records(instance, web_account.id)
     assert "Turn a passion for cars into a career" in published.data["html"]
+
+
+def test_the_built_in_publisher_makes_the_approved_page_live(app, db, users, client):
+    account = create_account(
+        db, adapter="landing_pages", display_name="Our pages", settings={}, credentials={}
+    )
+    page = create_creative(db, "Scholarships page", "web", slug="scholarships")
+    save_variant(db, page.id, "", WebContent(title="Scholarships", headline="Apply by June"))
+    version = freeze_current_version(db, page.id)
+    # Edited after approval: the new draft must not be what goes live.
+    save_variant(db, page.id, "", WebContent(title="Scholarships", headline="DRAFT copy"))
+    campaign = Campaign(
+        name="Pages", status=CampaignStatus.APPROVED, created_by_id=users["marketer"].id
+    )
+    step = Step(
+        campaign=campaign,
+        name="Publish",
+        channel_account_id=account.id,
+        channel_kind="web",
+        creative_id=page.id,
+        creative_version_id=version.id,
+        trigger=TriggerKind.AT,
+        run_at=utcnow() - timedelta(seconds=1),
+        target={"slug": "scholarships"},
+    )
+    db.add_all([campaign, step])
+    db.commit()
+    assert client.get("/p/scholarships").status_code == 404
+
+    run_due_steps(app, [step.id])
+
+    db.expire_all()
+    delivery = db.scalar(select(Delivery))
+    assert (delivery.status, delivery.external_id) == (DeliveryStatus.SENT, "/p/scholarships")
+    page_html = client.get("/p/scholarships?utm_source=flyer").get_data(as_text=True)
+    assert "Apply by June" in page_html and "DRAFT copy" not in page_html
