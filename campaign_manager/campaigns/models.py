@@ -81,6 +81,9 @@ class Campaign(Base):
     # Messages per contact per rolling 7 days across all campaigns; None = global default.
     frequency_cap: Mapped[int | None]
     open_tracking: Mapped[bool] = mapped_column(default=False)
+    # The campaign wizard's choices before they become steps (segments, channel accounts,
+    # creatives per account), so a half-built draft can be resumed. See campaigns.wizard.
+    wizard: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_at: Mapped[datetime | None]
