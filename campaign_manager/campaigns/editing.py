@@ -67,7 +67,7 @@ class CampaignInput:
     open_tracking: bool = False
 
 
-def clean_utm(raw: Mapping[str, str | None], field_prefix: str = "") -> dict[str, str]:
+def clean_utm(raw: Mapping[str, str | None]) -> dict[str, str]:
     """UTM parameters with empty values dropped; unknown keys and odd values refused."""
     cleaned = {}
     for key, value in raw.items():
@@ -77,11 +77,9 @@ def clean_utm(raw: Mapping[str, str | None], field_prefix: str = "") -> dict[str
         if not value:
             continue
         if len(value) > MAX_UTM_LENGTH:
-            raise CampaignError(
-                f"{key} is longer than {MAX_UTM_LENGTH} characters.", field_prefix + key
-            )
+            raise CampaignError(f"{key} is longer than {MAX_UTM_LENGTH} characters.", key)
         if any(ord(c) < 32 for c in value):
-            raise CampaignError(f"{key} must be on one line.", field_prefix + key)
+            raise CampaignError(f"{key} must be on one line.", key)
         cleaned[key] = value
     return cleaned
 
@@ -361,7 +359,7 @@ def check_step(
     audience = check_audience(session, kind, data.segment_id, data.target_keys)
     trigger_columns, notes = check_trigger(data.trigger, now, current)
     options = dict(current.options or {}) if current else {}
-    utm = clean_utm(data.utm, "utm_")
+    utm = clean_utm(data.utm)
     if utm:
         options["utm"] = utm
     else:

@@ -33,7 +33,7 @@ CLICK_PURPOSE = "click"
 OPEN_PURPOSE = "open"
 # An attribute that keeps a link out of tracking (unsubscribe and preference links).
 NO_TRACK_ATTRIBUTE = "data-cm-no-track"
-# A transparent 1×1 GIF.
+# A transparent 1x1 GIF.
 PIXEL_GIF = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
 )

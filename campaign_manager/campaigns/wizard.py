@@ -35,7 +35,7 @@ from campaign_manager.campaigns.editing import (
     remove_step,
     update_step,
 )
-from campaign_manager.campaigns.models import Campaign, CampaignStatus, Step
+from campaign_manager.campaigns.models import Campaign, CampaignStatus
 from campaign_manager.campaigns.workflow import note_edit
 from campaign_manager.channels.base import ChannelKind
 from campaign_manager.core.accounts import User

@@ -9,12 +9,27 @@ from campaign_manager.web.authz import can
 
 def register_web(app: Flask) -> None:
     from campaign_manager.extensions import csrf
-    from campaign_manager.web import auth, channels, errors, main, settings, webhooks
+    from campaign_manager.web import (
+        auth,
+        calendar,
+        campaigns,
+        channels,
+        deliveries,
+        errors,
+        main,
+        settings,
+        tracking,
+        webhooks,
+    )
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(main.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(channels.bp)
+    app.register_blueprint(campaigns.bp)
+    app.register_blueprint(deliveries.bp)
+    app.register_blueprint(calendar.bp)
+    app.register_blueprint(tracking.bp)
     # Providers post webhooks server to server: they carry signatures, not CSRF tokens.
     csrf.exempt(webhooks.bp)
     app.register_blueprint(webhooks.bp)

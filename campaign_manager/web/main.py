@@ -34,8 +34,9 @@ NAV = (
     NavItem("Dashboard", "main.dashboard"),
     NavItem("Audiences", "main.audiences"),
     NavItem("Creatives", "main.creatives"),
-    NavItem("Campaigns", "main.campaigns"),
-    NavItem("Calendar", "main.calendar"),
+    NavItem("Campaigns", "campaigns.index"),
+    NavItem("Calendar", "calendar.index"),
+    NavItem("Deliveries", "deliveries.index"),
     NavItem("Channels", "channels.index"),
     NavItem("Print jobs", "main.print_jobs"),
     NavItem("Settings", "settings.index"),
@@ -66,8 +67,6 @@ def dashboard():
 SECTIONS = {
     "audiences": ("Audiences", "Contacts, consent, CSV imports and rule-based segments."),
     "creatives": ("Creatives", "Assets, email, social, landing-page and print creatives."),
-    "campaigns": ("Campaigns", "Campaigns, their steps, approvals and delivery progress."),
-    "calendar": ("Calendar", "Every scheduled step on every channel, by month and week."),
 }
 
 
@@ -86,18 +85,6 @@ def audiences():
 @requires_role(*STAFF)
 def creatives():
     return _section("creatives")
-
-
-@bp.route("/campaigns")
-@requires_role(*STAFF)
-def campaigns():
-    return _section("campaigns")
-
-
-@bp.route("/calendar")
-@requires_role(*STAFF)
-def calendar():
-    return _section("calendar")
 
 
 @bp.route("/print-jobs")
