@@ -13,6 +13,7 @@ from campaign_manager.core.config import Settings, load_settings
 from campaign_manager.core.crypto import CredentialCipher, install_credential_cipher
 from campaign_manager.core.db import Database
 from campaign_manager.core.security import TokenSigner
+from campaign_manager.core.storage import LocalStorage
 from campaign_manager.extensions import csrf, db, login_manager
 from campaign_manager.web.authz import check_every_view_declares_access
 
@@ -53,9 +54,17 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=settings.app.log_level.upper())
     # Migration chatter is noise outside `db upgrade`; real problems still surface.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # WeasyPrint reports every layout step at INFO; its warnings are what matter.
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+    logging.getLogger("pikepdf._core").setLevel(logging.WARNING)
 
+    storage = LocalStorage(settings.files_dir)
+    app.extensions["storage"] = storage
     database = Database(
-        settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
+        settings.database_url,
+        echo=settings.database.echo,
+        pool_size=settings.database.pool_size,
+        storage=storage,
     )
     db.init_app(app, database)
     csrf.init_app(app)

@@ -300,5 +300,105 @@ def reset_demo_instance(instance_dir: Path) -> None:
     marker.write_text("This folder is recreated by `campaign-manager demo`.\n", encoding="utf-8")
 
 
+# --- creatives ------------------------------------------------------------------------------
+
+
+@cli.group()
+def creatives() -> None:
+    """Creatives: print files and preflight."""
+
+
+def _print_options(command):
+    command = click.option(
+        "--variant",
+        "variants",
+        multiple=True,
+        metavar="KEY",
+        help='Co-brand partner key (repeatable; "" for the plain piece). Default: every partner.',
+    )(command)
+    command = click.option(
+        "--profile", default=None, help="Print profile key (default: the piece's own)."
+    )(command)
+    command = click.option(
+        "--cmyk/--rgb", "cmyk", default=None, help="Colour mode (default: the profile's)."
+    )(command)
+    return command
+
+
+@creatives.command("render-print")
+@click.argument("creative_id", type=int)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@_print_options
+@click.option("--crop-marks", is_flag=True, help="Draw crop marks outside the bleed.")
+@click.option("--pdf-x", "pdf_variant", default=None, help="pdf/x-1a, pdf/x-3 or pdf/x-4.")
+@pass_state
+def creatives_render_print(
+    state: CliState,
+    creative_id: int,
+    out: Path,
+    variants: tuple[str, ...],
+    profile: str | None,
+    cmyk: bool | None,
+    crop_marks: bool,
+    pdf_variant: str | None,
+) -> None:
+    """Write the current version of a print creative to one PDF (a page per variant)."""
+    from creatives.errors import CreativeError
+    from creatives.printing import render_print_pdf
+    from creatives.versions import get_creative
+
+    app = state.get_app()
+    with database_of(app).transaction() as session:
+        try:
+            version = get_creative(session, creative_id).current_version
+            (pdf,) = render_print_pdf(
+                session,
+                version.id,
+                profile=profile,
+                variant_keys=list(variants) or None,
+                crop_marks=crop_marks,
+                pdf_variant=pdf_variant,
+                cmyk=cmyk,
+            )
+        except CreativeError as exc:
+            raise click.ClickException(str(exc)) from None
+    out.write_bytes(pdf.data)
+    pages = f"{pdf.pages} page{'s' if pdf.pages != 1 else ''}"
+    click.echo(f"Wrote {out} ({pages}, version {version.number}, sha256 {pdf.sha256[:12]}).")
+
+
+@creatives.command("preflight")
+@click.argument("creative_id", type=int)
+@_print_options
+@pass_state
+def creatives_preflight(
+    state: CliState,
+    creative_id: int,
+    variants: tuple[str, ...],
+    profile: str | None,
+    cmyk: bool | None,
+) -> None:
+    """Check a print creative before it goes to a vendor; exits 1 when there are errors."""
+    from creatives.errors import CreativeError, Severity
+    from creatives.printing import preflight
+    from creatives.versions import get_creative
+
+    app = state.get_app()
+    with database_of(app).transaction() as session:
+        try:
+            version = get_creative(session, creative_id).current_version
+            problems = preflight(
+                session, version.id, profile=profile, variant_keys=list(variants) or None, cmyk=cmyk
+            )
+        except CreativeError as exc:
+            raise click.ClickException(str(exc)) from None
+    for problem in problems:
+        click.echo(f"{problem.severity.value:<7} {problem.area}: {problem.message}")
+    if not problems:
+        click.echo("No problems found.")
+    if any(problem.severity is Severity.ERROR for problem in problems):
+        sys.exit(1)
+
+
 def main() -> None:
     cli(prog_name="campaign-manager")

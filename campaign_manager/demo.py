@@ -83,10 +83,27 @@ def load_channel_accounts(session: Session, ctx: DemoContext) -> None:
     ctx.channel_accounts = create_demo_accounts(session)
 
 
+def load_creatives(session: Session, ctx: DemoContext) -> None:
+    """About twenty schools (co-brand partners for print) and the campaign's creatives."""
+    from creatives.demo import DemoSchool, demo_schools, load_demo_creatives
+
+    schools = []
+    for school in demo_schools():
+        org = Organization(name=school.name, kind=OrganizationKind.SCHOOL, region=school.region)
+        session.add(org)
+        session.flush()
+        ctx.organizations[school.name] = org
+        schools.append(DemoSchool(school.name, school.region, school.counsellor, org.id))
+    load_demo_creatives(
+        session, base_url=ctx.settings.app.base_url, limits=ctx.settings.assets, schools=schools
+    )
+
+
 DEMO_LOADERS: list[Callable[[Session, DemoContext], None]] = [
     load_organizations,
     load_vendor_and_users,
     load_channel_accounts,
+    load_creatives,
 ]
 
 

@@ -181,6 +181,10 @@ def length_problem(network: Network, text: str, limit: int | None = None) -> str
             Network.MASTODON: "characters (links count 23)",
         }.get(network, "characters")
         return f"{length} of {limit} {unit}: shorten by {length - limit}."
-    if network is Network.BLUESKY and len(text.encode("utf-8")) > BLUESKY_MAX_BYTES:
-        return f"Bluesky allows at most {BLUESKY_MAX_BYTES} bytes of text."
+    size = len(text.encode("utf-8"))
+    if network is Network.BLUESKY and size > BLUESKY_MAX_BYTES:
+        return (
+            f"{size} of {BLUESKY_MAX_BYTES} bytes (emoji take up to 25 bytes each): "
+            f"shorten by {size - BLUESKY_MAX_BYTES} bytes."
+        )
     return None

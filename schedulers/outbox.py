@@ -25,7 +25,9 @@ from campaign_manager.campaigns.models import (
     EventKind,
     Step,
 )
+from campaign_manager.channels.accounts import mark_needs_reconnect
 from campaign_manager.channels.base import Failed, RetryLater, SendResult, Sent
+from campaign_manager.channels.models import AccountStatus, ChannelAccount
 from campaign_manager.core.db import utcnow
 from schedulers.retry import RetryPolicy
 from schedulers.throttle import accounts_in_backoff, back_off
@@ -58,6 +60,10 @@ def claim_due_deliveries(
             Delivery.next_attempt_at <= now,
             Campaign.status == CampaignStatus.RUNNING,
             Delivery.channel_account_id.not_in(accounts_in_backoff(now)),
+            # Disabled accounts and those needing reconnection keep their rows pending.
+            Delivery.channel_account_id.in_(
+                select(ChannelAccount.id).where(ChannelAccount.status == AccountStatus.ACTIVE)
+            ),
         )
         .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(limit)
@@ -121,6 +127,9 @@ class Outcome:
     idempotent: bool = False
     # Rendering or validation failed before anything was sent.
     before_send: bool = False
+    # Set when the recipient stopped being eligible (suppressed or skipped, with the
+    # result's reason) between materialisation and sending.
+    final_status: DeliveryStatus | None = None
 
 
 def record_outcomes(
@@ -172,6 +181,10 @@ def _apply(
     delivery.updated_at = now
     if not outcome.before_send:
         delivery.attempts += 1
+    if outcome.final_status is not None:
+        delivery.status = outcome.final_status
+        delivery.reason = getattr(result, "reason", "")
+        return
     if isinstance(result, Sent):
         delivery.status = DeliveryStatus.SENT
         delivery.external_id = result.external_id[:300]
@@ -195,6 +208,9 @@ def _apply(
     assert isinstance(result, Failed)
     delivery.error = result.reason
     if result.needs_reconnect:
+        account = session.get(ChannelAccount, delivery.channel_account_id)
+        if account is not None:
+            mark_needs_reconnect(account, result.reason)
         back_off(session, delivery.channel_account_id, now + RECONNECT_WAIT)
         delivery.status = DeliveryStatus.PENDING
         delivery.next_attempt_at = now + RECONNECT_WAIT

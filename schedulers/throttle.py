@@ -8,7 +8,6 @@ Retry-After) becomes a "backoff" row that stops every worker for that account.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, select
@@ -16,19 +15,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from campaign_manager.campaigns.models import ThrottleWindow
+from campaign_manager.channels.models import RateLimits
 
 WINDOWS = {"second": timedelta(seconds=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
-@dataclass(frozen=True)
-class RateLimits:
-    per_second: float | None = None
-    per_hour: int | None = None
-    per_day: int | None = None
-
-    def items(self) -> list[tuple[str, int]]:
-        pairs = [("second", self.per_second), ("hour", self.per_hour), ("day", self.per_day)]
-        return [(window, int(limit)) for window, limit in pairs if limit]
+def limit_items(limits: RateLimits) -> list[tuple[str, int]]:
+    """(window, limit) pairs for the limits that are set."""
+    pairs = [("second", limits.per_second), ("hour", limits.per_hour), ("day", limits.per_day)]
+    return [(window, int(limit)) for window, limit in pairs if limit]
 
 
 def window_start(window: str, now: datetime) -> datetime:
@@ -58,7 +53,7 @@ def take_slots(
         return 0, backoff.until
     granted = wanted
     retry_at: datetime | None = None
-    for window, limit in limits.items():
+    for window, limit in limit_items(limits):
         start = window_start(window, now)
         table = ThrottleWindow.__table__
         statement = _insert(session).values(
@@ -81,7 +76,7 @@ def take_slots(
             granted = free
             retry_at = max(retry_at or start, start + WINDOWS[window])
     if granted:
-        for window, _limit in limits.items():
+        for window, _limit in limit_items(limits):
             row = session.get(ThrottleWindow, (account_id, window), populate_existing=True)
             row.count += granted
     session.flush()

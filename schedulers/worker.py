@@ -20,8 +20,9 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from campaign_manager.campaigns.models import Campaign, CampaignStatus, Delivery
+from campaign_manager.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from campaign_manager.channels.base import ChannelAdapter, Failed, RenderedMessage, SendResult
+from campaign_manager.channels.models import RateLimits
 from campaign_manager.core.db import Database, utcnow
 from schedulers.outbox import (
     Outcome,
@@ -32,13 +33,22 @@ from schedulers.outbox import (
     skip_claimed,
 )
 from schedulers.retry import RetryPolicy
-from schedulers.throttle import RateLimits, take_slots
+from schedulers.throttle import take_slots
 
 log = logging.getLogger(__name__)
 
 
 class RenderError(Exception):
     """The delivery cannot be rendered (a missing creative, a broken template)."""
+
+
+class NotEligibleAnyMore(Exception):
+    """Since the step was materialised, the recipient unsubscribed, bounced or was erased."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = DeliveryStatus(status)
+        self.reason = reason
 
 
 class Renderer(Protocol):
@@ -168,6 +178,16 @@ class DeliveryWorker:
                 except RenderError as exc:
                     outcomes.append(
                         Outcome(delivery.id, Failed(f"could not render: {exc}"), before_send=True)
+                    )
+                    continue
+                except NotEligibleAnyMore as exc:
+                    outcomes.append(
+                        Outcome(
+                            delivery.id,
+                            Failed(exc.reason),
+                            before_send=True,
+                            final_status=exc.status,
+                        )
                     )
                     continue
                 if problems:

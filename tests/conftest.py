@@ -162,7 +162,7 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def db(app: Flask, database_url: str) -> Iterator[Session]:
     """A session on the test database; the test commits what it wants the app to see."""
-    database = Database(database_url, sqlite_autocommit=True)
+    database = Database(database_url, sqlite_autocommit=True, storage=app.extensions["storage"])
     session = database.session()
     yield session
     session.rollback()

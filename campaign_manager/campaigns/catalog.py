@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audiences.models import Segment
 from campaign_manager.channels.base import ChannelKind
 from campaign_manager.channels.models import AccountStatus, ChannelAccount
 from campaign_manager.channels.registry import AdapterNotAvailable, adapter_class
@@ -58,15 +57,13 @@ def get_account(session: Session, account_id: int) -> ChannelAccount | None:
     return session.get(ChannelAccount, account_id)
 
 
+# Interim, until the audiences branch is merged: there are no segments to choose from yet.
 def segment_choices(session: Session) -> list[Choice]:
-    return [
-        Choice(s.id, s.name, s.slug)
-        for s in session.scalars(select(Segment).order_by(Segment.name))
-    ]
+    return []
 
 
-def get_segment(session: Session, segment_id: int) -> Segment | None:
-    return session.get(Segment, segment_id)
+def get_segment(session: Session, segment_id: int) -> Choice | None:
+    return None
 
 
 def creative_choices(session: Session, kind: ChannelKind) -> list[Choice]:

@@ -143,9 +143,15 @@ def queue_counts(session: Session) -> dict[str, int]:
 def resolution_problem(delivery: Delivery, *, mark_sent: bool) -> str | None:
     """Why a person may not retry or mark this delivery sent, or None if they may."""
     if delivery.status not in (DeliveryStatus.UNCERTAIN, DeliveryStatus.FAILED):
-        return f"This delivery is {delivery.status.value}; only uncertain and failed ones wait for a person."
+        return (
+            f"This delivery is {delivery.status.value}; only uncertain and failed ones "
+            "wait for a person."
+        )
     if mark_sent and delivery.status is not DeliveryStatus.UNCERTAIN:
-        return "Only an uncertain delivery can be marked as sent; a failed one was refused by the provider."
+        return (
+            "Only an uncertain delivery can be marked as sent; a failed one was refused "
+            "by the provider."
+        )
     status = delivery.step.campaign.status
     if not mark_sent and status in (CampaignStatus.CANCELLED, CampaignStatus.COMPLETED):
         return f"The campaign is {status.value}; nothing of it is sent any more."

@@ -81,6 +81,10 @@ class Campaign(Base):
     # Messages per contact per rolling 7 days across all campaigns; None = global default.
     frequency_cap: Mapped[int | None]
     open_tracking: Mapped[bool] = mapped_column(default=False)
+    # Who email steps come from; a reply goes to reply_to when set.
+    sender_name: Mapped[str] = mapped_column(String(200), default="")
+    sender_address: Mapped[str] = mapped_column(String(320), default="")
+    reply_to: Mapped[str] = mapped_column(String(320), default="")
     # The campaign wizard's choices before they become steps (segments, channel accounts,
     # creatives per account), so a half-built draft can be resumed. See campaigns.wizard.
     wizard: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -101,6 +101,18 @@ class SchedulerSettings:
 
 
 @dataclass
+class AssetSettings:
+    # Largest image and PDF accepted by the asset library, in megabytes.
+    max_image_mb: float = 25.0
+    max_pdf_mb: float = 100.0
+    # Decompression-bomb guard: images with more pixels are refused before decoding.
+    # Pillow's own default; a 24x36 in poster at 300 ppi (77.8 million pixels) fits.
+    max_image_pixels: int = 89_478_485
+    # Longest side of the library's thumbnails, in pixels.
+    thumbnail_px: int = 480
+
+
+@dataclass
 class Settings:
     app: AppSettings = field(default_factory=AppSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -108,6 +120,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    assets: AssetSettings = field(default_factory=AssetSettings)
     # Where the settings came from, for error messages and `campaign-manager config`.
     source: str = "built-in defaults"
 
@@ -118,6 +131,11 @@ class Settings:
     @property
     def instance_dir(self) -> Path:
         return Path(self.app.instance_path).resolve()
+
+    @property
+    def files_dir(self) -> Path:
+        """Content-addressed uploaded and generated files (core/storage.py)."""
+        return self.instance_dir / "files"
 
     @property
     def database_url(self) -> str:
@@ -295,6 +313,10 @@ def validate_settings(settings: Settings) -> None:
             f"{settings.source}: [delivery] default_timezone {settings.delivery.default_timezone!r}"
             " is not an IANA timezone such as America/New_York"
         )
+    if settings.assets.max_image_mb <= 0 or settings.assets.max_pdf_mb <= 0:
+        raise ConfigError(f"{settings.source}: [assets] size limits must be above 0")
+    if settings.assets.max_image_pixels < 1_000_000:
+        raise ConfigError(f"{settings.source}: [assets] max_image_pixels must be at least 1000000")
     if not settings.app.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{settings.source}: [app] base_url must start with http:// or https://")
 

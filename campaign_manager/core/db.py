@@ -124,13 +124,22 @@ class Database:
     """An engine plus its session factory; one per process."""
 
     def __init__(
-        self, url: str, *, echo: bool = False, pool_size: int = 5, sqlite_autocommit: bool = False
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = 5,
+        sqlite_autocommit: bool = False,
+        storage: Any = None,
     ) -> None:
         self.url = url
         self.engine = make_engine(
             url, echo=echo, pool_size=pool_size, sqlite_autocommit=sqlite_autocommit
         )
-        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # Every session carries the file storage (core/storage.py: storage_of(session)),
+        # so services that read or write files need no extra argument.
+        info = {} if storage is None else {"storage": storage}
+        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False, info=info)
 
     @property
     def is_sqlite(self) -> bool:

@@ -14,6 +14,7 @@ def register_web(app: Flask) -> None:
         calendar,
         campaigns,
         channels,
+        creatives,
         deliveries,
         errors,
         main,
@@ -23,6 +24,8 @@ def register_web(app: Flask) -> None:
     )
 
     app.register_blueprint(auth.bp)
+    app.register_blueprint(creatives.bp)
+    app.register_blueprint(creatives.public_bp)
     app.register_blueprint(main.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(channels.bp)

@@ -130,8 +130,9 @@ def export():
         campaign_id=_int_arg("campaign"),
         base_url=base_url,
         calendar_name=f"{settings.app.organization_name} campaigns",
-        campaign_url=lambda campaign_id: base_url
-        + url_for("campaigns.show", campaign_id=campaign_id),
+        campaign_url=lambda campaign_id: (
+            base_url + url_for("campaigns.show", campaign_id=campaign_id)
+        ),
     )
     return Response(
         text,

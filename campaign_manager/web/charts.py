@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape
 
 from markupsafe import Markup
 
-# Okabe–Ito colours: distinguishable with the common colour-vision deficiencies.
+# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442")
 WIDTH = 720
 HEIGHT = 300
@@ -109,4 +109,5 @@ def bar_chart(
                     f'text-anchor="middle" class="chart-axis">{escape(category)}</text>'
                 )
     parts.append("</svg>")
-    return Markup("".join(parts))
+    # Safe: every text and attribute value above went through escape().
+    return Markup("".join(parts))  # noqa: S704

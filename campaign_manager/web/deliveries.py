@@ -99,9 +99,7 @@ def _filters(status: DeliveryStatus | None = None) -> tuple[DeliveryFilter, dict
 
 def _render_log(status: DeliveryStatus | None, queue: str | None):
     filters, shown = _filters(status)
-    page = delivery_page(
-        db.session, filters, before=_int_arg("before"), after=_int_arg("after")
-    )
+    page = delivery_page(db.session, filters, before=_int_arg("before"), after=_int_arg("after"))
     campaigns = list(db.session.scalars(select(Campaign).order_by(Campaign.name)))
     steps = (
         list(

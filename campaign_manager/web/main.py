@@ -33,7 +33,7 @@ class NavItem:
 NAV = (
     NavItem("Dashboard", "main.dashboard"),
     NavItem("Audiences", "main.audiences"),
-    NavItem("Creatives", "main.creatives"),
+    NavItem("Creatives", "creatives.index"),
     NavItem("Campaigns", "campaigns.index"),
     NavItem("Calendar", "calendar.index"),
     NavItem("Deliveries", "deliveries.index"),
@@ -66,7 +66,6 @@ def dashboard():
 # so the navigation is complete and testable from day one.
 SECTIONS = {
     "audiences": ("Audiences", "Contacts, consent, CSV imports and rule-based segments."),
-    "creatives": ("Creatives", "Assets, email, social, landing-page and print creatives."),
 }
 
 
@@ -79,12 +78,6 @@ def _section(name: str):
 @requires_role(*STAFF)
 def audiences():
     return _section("audiences")
-
-
-@bp.route("/creatives")
-@requires_role(*STAFF)
-def creatives():
-    return _section("creatives")
 
 
 @bp.route("/print-jobs")

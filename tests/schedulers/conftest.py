@@ -22,8 +22,8 @@ from campaign_manager.channels.base import (
     SendResult,
     Sent,
 )
+from campaign_manager.channels.models import RateLimits
 from campaign_manager.core.db import utcnow
-from schedulers.throttle import RateLimits
 from schedulers.worker import RenderError
 
 
@@ -97,7 +97,16 @@ def renderer():
 
 
 @pytest.fixture
-def running_step(db, users):
+def channel_accounts(make_account):
+    """Two real (sandbox) channel accounts; the tests call them account 1 and account 2."""
+    first = make_account("sandbox_email", name="Engine test email 1")
+    second = make_account("sandbox_email", name="Engine test email 2")
+    assert (first.id, second.id) == (1, 2), "a fresh database numbers accounts from 1"
+    return first, second
+
+
+@pytest.fixture
+def running_step(db, users, channel_accounts):
     campaign = Campaign(
         name="Collision careers", status=CampaignStatus.RUNNING, created_by_id=users["marketer"].id
     )

@@ -5,10 +5,10 @@ from sqlalchemy import select
 
 from campaign_manager.campaigns.models import CampaignStatus, Delivery, DeliveryStatus, Event
 from campaign_manager.channels.base import Failed, RetryLater
+from campaign_manager.channels.models import RateLimits
 from campaign_manager.core.db import Database, utcnow
 from schedulers.outbox import claim_due_deliveries, recover_expired_leases, resolve_uncertain
 from schedulers.retry import RetryPolicy
-from schedulers.throttle import RateLimits
 from schedulers.worker import DeliveryWorker, WorkerSettings
 
 

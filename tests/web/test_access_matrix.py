@@ -24,6 +24,11 @@ SAMPLE_ARGUMENTS = {
     "adapter_name": lambda samples: "sandbox_email",
     "record_name": lambda samples: "matrix-record",
     "token": lambda samples: samples.channel_account.webhook_token,
+    "creative_id": lambda samples: samples.creatives.print_creative.id,
+    "asset_id": lambda samples: samples.creatives.asset.id,
+    "brand_kit_id": lambda samples: samples.creatives.brand_kit.id,
+    "slug": lambda samples: samples.creatives.landing_page.slug,
+    "name": lambda samples: samples.creatives.asset.sha256 + ".jpg",
 }
 
 # Decisions that must hold whatever the decorators say, written out by hand so the matrix
@@ -49,6 +54,18 @@ MUST_BE_FORBIDDEN = {
     ("channels.test_connection", Role.VIEWER),
     ("channels.disable_account", Role.APPROVER),
     ("channels.new_account", Role.VENDOR),
+    ("creatives.index", Role.VENDOR),
+    ("creatives.assets", Role.VENDOR),
+    ("creatives.upload", Role.VIEWER),
+    ("creatives.upload", Role.APPROVER),
+    ("creatives.upload", Role.VENDOR),
+    ("creatives.save", Role.VIEWER),
+    ("creatives.save", Role.APPROVER),
+    ("creatives.new", Role.VIEWER),
+    ("creatives.publish", Role.APPROVER),
+    ("creatives.live_preview", Role.VIEWER),
+    ("creatives.print_pdf", Role.VENDOR),
+    ("creatives.update_brand_kit", Role.VIEWER),
 }
 MUST_BE_ALLOWED = {
     ("main.print_jobs", Role.VENDOR),
@@ -60,17 +77,28 @@ MUST_BE_ALLOWED = {
     ("channels.sandbox_record", Role.VIEWER),
     ("channels.new_account", Role.MARKETER),
     ("channels.test_connection", Role.MARKETER),
+    ("creatives.editor", Role.VIEWER),
+    ("creatives.preview", Role.APPROVER),
+    ("creatives.proof", Role.APPROVER),
+    ("creatives.save", Role.MARKETER),
+    ("creatives.upload", Role.MARKETER),
+    ("public_pages.landing_page", Role.VENDOR),
 }
 
 
 @pytest.fixture
 def samples(users, make_account, instance_path, db):
-    """What route arguments point at: the users, and a sandbox account with one recording."""
+    """What route arguments point at: the users, a sandbox account with one recording,
+    and the creatives samples."""
+    from tests.creatives.samples import make_creative_samples
+
     account = make_account("sandbox_email", name="Matrix sandbox")
     adapter = build_adapter(account, instance_path=instance_path)
     db.commit()
     adapter.send(sample_email(), idempotency_key="matrix-record")
-    return SimpleNamespace(users=users, channel_account=account)
+    return SimpleNamespace(
+        users=users, channel_account=account, creatives=make_creative_samples(db)
+    )
 
 
 def routes(app: Flask):
