@@ -33,6 +33,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -150,7 +151,7 @@ class CampaignForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.timezone.choices = timezone_choices()
+        self.timezone.choices = [SelectChoice(name) for name in timezone_choices()]
 
     def to_input(self) -> CampaignInput:
         return CampaignInput(
@@ -178,9 +179,11 @@ def campaign_form_data(campaign: Campaign) -> dict[str, Any]:
 
 
 TRIGGER_CHOICES = [
-    (TriggerKind.AT.value, "Once, at a date and time"),
-    (TriggerKind.LOCAL_TIME.value, "On a date, at a time in each recipient's own timezone"),
-    (TriggerKind.CRON.value, "Repeatedly, on a cron schedule"),
+    SelectChoice(TriggerKind.AT.value, "Once, at a date and time"),
+    SelectChoice(
+        TriggerKind.LOCAL_TIME.value, "On a date, at a time in each recipient's own timezone"
+    ),
+    SelectChoice(TriggerKind.CRON.value, "Repeatedly, on a cron schedule"),
 ]
 
 
@@ -229,7 +232,7 @@ class ScheduleEntryForm(TriggerFormMixin, FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.timezone.choices = timezone_choices()
+        self.timezone.choices = [SelectChoice(name) for name in timezone_choices()]
 
 
 _utm_fields(ScheduleEntryForm)
@@ -247,21 +250,21 @@ class StepForm(TriggerFormMixin, FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.timezone.choices = timezone_choices()
+        self.timezone.choices = [SelectChoice(name) for name in timezone_choices()]
         session = db.session
         accounts = catalog.account_choices(session)
-        self.channel_account_id.choices = [("", "Choose an account")] + [
-            (a.id, f"{a.label} ({a.kind.value if a.kind else 'not installed'})")
+        self.channel_account_id.choices = [SelectChoice("", "Choose an account")] + [
+            SelectChoice(a.id, a.label, optgroup=a.kind.value if a.kind else "not installed")
             for a in accounts
             if a.is_usable or a.id == self.channel_account_id.data
         ]
-        self.creative_id.choices = [("", "Choose a creative")] + [
-            (c.id, f"{c.label} ({kind.value})")
+        self.creative_id.choices = [SelectChoice("", "Choose a creative")] + [
+            SelectChoice(c.id, c.label, optgroup=kind.value)
             for kind in ChannelKind
             for c in catalog.creative_choices(session, kind)
         ]
-        self.segment_id.choices = [("", "No segment")] + [
-            (s.id, s.label) for s in catalog.segment_choices(session)
+        self.segment_id.choices = [SelectChoice("", "No segment")] + [
+            SelectChoice(s.id, s.label) for s in catalog.segment_choices(session)
         ]
 
     def to_input(self) -> StepInput:
@@ -443,9 +446,9 @@ def _audience_form(accounts: list[catalog.AccountChoice], segments, plan: dict, 
                 ),
             )
     form = AudienceForm(**kwargs)
-    form.segment_ids.choices = [(s.id, s.label) for s in segments]
+    form.segment_ids.choices = [SelectChoice(s.id, s.label) for s in segments]
     form.account_ids.choices = [
-        (a.id, f"{a.label} ({a.kind.value})") for a in accounts if a.is_usable
+        SelectChoice(a.id, f"{a.label} ({a.kind.value})") for a in accounts if a.is_usable
     ]
     return form
 
@@ -530,8 +533,8 @@ def _creatives(campaign: Campaign):
     options = {}
     for account in accounts:
         options[account.id] = catalog.creative_choices(session, account.kind)
-        form[f"creative_{account.id}"].choices = [("", "Choose a creative")] + [
-            (c.id, c.label) for c in options[account.id]
+        form[f"creative_{account.id}"].choices = [SelectChoice("", "Choose a creative")] + [
+            SelectChoice(c.id, c.label) for c in options[account.id]
         ]
     if form.validate_on_submit():
         try:

@@ -174,16 +174,16 @@ def test_missing_account_and_creative_are_named(db, world, make_campaign):
 
 
 NOVEMBER_CHANGE = [
-        # New York: EDT (UTC-4) until the first Sunday of November, EST (UTC-5) after.
-        ("America/New_York", date(2030, 11, 2), "09:00", datetime(2030, 11, 2, 13, 0)),
-        ("America/New_York", FALL_BACK, "09:00", datetime(2030, 11, 3, 14, 0)),
-        ("America/New_York", date(2030, 11, 4), "09:00", datetime(2030, 11, 4, 14, 0)),
-        # Los Angeles: PDT (UTC-7), then PST (UTC-8).
-        ("America/Los_Angeles", date(2030, 11, 2), "09:00", datetime(2030, 11, 2, 16, 0)),
-        ("America/Los_Angeles", FALL_BACK, "09:00", datetime(2030, 11, 3, 17, 0)),
-        # 01:30 happens twice on the change day: the first one (daylight time) is meant.
-        ("America/New_York", FALL_BACK, "01:30", datetime(2030, 11, 3, 5, 30)),
-        ("America/Los_Angeles", FALL_BACK, "01:30", datetime(2030, 11, 3, 8, 30)),
+    # New York: EDT (UTC-4) until the first Sunday of November, EST (UTC-5) after.
+    ("America/New_York", date(2030, 11, 2), "09:00", datetime(2030, 11, 2, 13, 0)),
+    ("America/New_York", FALL_BACK, "09:00", datetime(2030, 11, 3, 14, 0)),
+    ("America/New_York", date(2030, 11, 4), "09:00", datetime(2030, 11, 4, 14, 0)),
+    # Los Angeles: PDT (UTC-7), then PST (UTC-8).
+    ("America/Los_Angeles", date(2030, 11, 2), "09:00", datetime(2030, 11, 2, 16, 0)),
+    ("America/Los_Angeles", FALL_BACK, "09:00", datetime(2030, 11, 3, 17, 0)),
+    # 01:30 happens twice on the change day: the first one (daylight time) is meant.
+    ("America/New_York", FALL_BACK, "01:30", datetime(2030, 11, 3, 5, 30)),
+    ("America/Los_Angeles", FALL_BACK, "01:30", datetime(2030, 11, 3, 8, 30)),
 ]
 
 
@@ -327,7 +327,9 @@ def test_changing_the_creative_forgets_the_frozen_version(db, world, make_campai
     step = campaign.steps[0]
     step.creative_version_id = 42
     other = create_creative(db, "Second post", "social")
-    update_step(db, step, social_step(world, creative_id=other.id), world.users["marketer"], now=NOW)
+    update_step(
+        db, step, social_step(world, creative_id=other.id), world.users["marketer"], now=NOW
+    )
     assert step.creative_version_id is None
 
 
