@@ -97,3 +97,11 @@ def add_deliveries(db):
         return rows
 
     return add
+
+
+def sign_in(client, user) -> None:
+    """Sign `user` in, signing out whoever the client was first (the login page redirects
+    someone already signed in)."""
+    if client.csrf_token:
+        client.post_form("/logout")
+    client.login(user.email)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from campaign_manager.campaigns.models import Campaign, CampaignStatus, Step
+from tests.campaigns.conftest import sign_in
 
 
 def stage_url(campaign_id: int, stage: str) -> str:
@@ -26,7 +27,7 @@ def schedule_entry(index: int, **values) -> dict:
 
 
 def test_wizard_from_details_to_submission(client, db, world):
-    client.login(world.users["marketer"].email)
+    sign_in(client, world.users["marketer"])
 
     # Details: a bad timezone is refused and nothing is created.
     page = client.post_form("/campaigns/new", {"name": "Careers", "timezone": "Nowhere/Land"})
@@ -151,7 +152,7 @@ def test_wizard_from_details_to_submission(client, db, world):
 
 
 def test_removing_an_account_from_the_audience_removes_its_planned_step(client, db, world):
-    client.login(world.users["marketer"].email)
+    sign_in(client, world.users["marketer"])
     client.post_form("/campaigns/new", {"name": "Careers", "timezone": "UTC"})
     campaign = db.scalar(select(Campaign))
     both = {"account_ids": [str(world.social.id), str(world.web.id)]}
@@ -174,5 +175,5 @@ def test_removing_an_account_from_the_audience_removes_its_planned_step(client, 
 
 def test_viewers_and_approvers_cannot_build_campaigns(client, world):
     for role in ("viewer", "approver"):
-        client.login(world.users[role].email)
+        sign_in(client, world.users[role])
         assert client.get("/campaigns/new").status_code == 403
