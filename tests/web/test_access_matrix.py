@@ -29,6 +29,10 @@ SAMPLE_ARGUMENTS = {
     "brand_kit_id": lambda samples: samples.creatives.brand_kit.id,
     "slug": lambda samples: samples.creatives.landing_page.slug,
     "name": lambda samples: samples.creatives.asset.sha256 + ".jpg",
+    "campaign_id": lambda samples: samples.campaigns.campaign.id,
+    "step_id": lambda samples: samples.campaigns.step.id,
+    "delivery_id": lambda samples: samples.campaigns.delivery.id,
+    "stage": lambda samples: "review",
 }
 
 # Decisions that must hold whatever the decorators say, written out by hand so the matrix
@@ -44,7 +48,25 @@ MUST_BE_FORBIDDEN = {
     ("settings.create_organization", Role.APPROVER),
     ("settings.create_organization", Role.VENDOR),
     ("main.audiences", Role.VENDOR),
-    ("main.campaigns", Role.VENDOR),
+    ("campaigns.index", Role.VENDOR),
+    ("campaigns.show", Role.VENDOR),
+    ("campaigns.progress", Role.VENDOR),
+    ("campaigns.new_campaign", Role.VIEWER),
+    ("campaigns.new_campaign", Role.APPROVER),
+    ("campaigns.wizard_stage", Role.APPROVER),
+    ("campaigns.edit_step", Role.VIEWER),
+    ("campaigns.approve", Role.MARKETER),
+    ("campaigns.approve", Role.VIEWER),
+    ("campaigns.pause", Role.VIEWER),
+    ("campaigns.cancel", Role.VIEWER),
+    ("campaigns.dry_run", Role.VIEWER),
+    ("campaigns.report", Role.VENDOR),
+    ("deliveries.index", Role.VENDOR),
+    ("deliveries.retry", Role.VIEWER),
+    ("deliveries.mark_sent", Role.VIEWER),
+    ("deliveries.mark_sent", Role.VENDOR),
+    ("calendar.index", Role.VENDOR),
+    ("calendar.export", Role.VENDOR),
     ("channels.index", Role.VENDOR),
     ("channels.account", Role.VENDOR),
     ("channels.sandbox_record", Role.VENDOR),
@@ -71,7 +93,21 @@ MUST_BE_ALLOWED = {
     ("main.print_jobs", Role.VENDOR),
     ("settings.index", Role.VENDOR),
     ("settings.create_organization", Role.MARKETER),
-    ("main.campaigns", Role.VIEWER),
+    ("campaigns.index", Role.VIEWER),
+    ("campaigns.show", Role.VIEWER),
+    ("campaigns.progress", Role.VIEWER),
+    ("campaigns.report", Role.VIEWER),
+    ("campaigns.new_campaign", Role.MARKETER),
+    ("campaigns.approve", Role.APPROVER),
+    ("campaigns.send_back", Role.APPROVER),
+    ("campaigns.pause", Role.APPROVER),
+    ("campaigns.cancel", Role.MARKETER),
+    ("campaigns.dry_run", Role.APPROVER),
+    ("deliveries.failed", Role.VIEWER),
+    ("deliveries.retry", Role.APPROVER),
+    ("deliveries.mark_sent", Role.MARKETER),
+    ("calendar.index", Role.VIEWER),
+    ("calendar.export", Role.APPROVER),
     ("channels.index", Role.VIEWER),
     ("channels.account", Role.APPROVER),
     ("channels.sandbox_record", Role.VIEWER),
@@ -89,7 +125,8 @@ MUST_BE_ALLOWED = {
 @pytest.fixture
 def samples(users, make_account, instance_path, db):
     """What route arguments point at: the users, a sandbox account with one recording,
-    and the creatives samples."""
+    the creatives samples and a running campaign."""
+    from tests.campaigns.samples import make_campaign_samples
     from tests.creatives.samples import make_creative_samples
 
     account = make_account("sandbox_email", name="Matrix sandbox")
@@ -97,7 +134,10 @@ def samples(users, make_account, instance_path, db):
     db.commit()
     adapter.send(sample_email(), idempotency_key="matrix-record")
     return SimpleNamespace(
-        users=users, channel_account=account, creatives=make_creative_samples(db)
+        users=users,
+        channel_account=account,
+        creatives=make_creative_samples(db),
+        campaigns=make_campaign_samples(db, users),
     )
 
 
