@@ -36,7 +36,7 @@ def ids(page) -> list[int]:
 
 
 def test_filters_combine(db, world, make_campaign, add_deliveries):
-    first, second, rows = two_campaigns(db, world, make_campaign, add_deliveries)
+    first, _, rows = two_campaigns(db, world, make_campaign, add_deliveries)
     everything = delivery_page(db, DeliveryFilter())
     assert len(everything.rows) == 9
     assert ids(everything) == sorted(ids(everything), reverse=True)  # newest first
@@ -130,7 +130,7 @@ def test_uncertain_delivery_marked_sent_after_confirmation(
 def test_failed_delivery_retried_but_never_marked_sent(
     client, db, world, make_campaign, add_deliveries
 ):
-    first, _, rows = two_campaigns(db, world, make_campaign, add_deliveries)
+    _, _, rows = two_campaigns(db, world, make_campaign, add_deliveries)
     failed = rows["social"][3]
     sign_in(client, world.users["approver"])
     refused = client.get(f"/deliveries/{failed.id}/mark-sent").get_data(as_text=True)

@@ -13,6 +13,11 @@ from tests.campaigns.conftest import sign_in, social_step
 SVG = "{http://www.w3.org/2000/svg}"
 
 
+def parse_svg(text: str) -> ET.Element:
+    """Parse our own chart output: the point is that it is well-formed XML."""
+    return ET.fromstring(text)  # noqa: S314 - the app's own output, not untrusted input
+
+
 def add_events(db, campaign, spec):
     """spec: (kind, step, segment, occurred_at, how many)."""
     for kind, step, segment, moment, count in spec:
@@ -130,7 +135,7 @@ def test_bar_chart_is_well_formed_and_accessible():
         categories=["2030-09-01", "2030-09-02"],
         series=[Series("sent", [4, 10]), Series("click", [1, 0])],
     )
-    root = ET.fromstring(str(svg))
+    root = parse_svg(str(svg))
     assert root.tag == f"{SVG}svg"
     assert root.get("role") == "img"
     assert root.find(f"{SVG}title").text == 'Clicks & <opens> "by day"'
@@ -146,7 +151,7 @@ def test_bar_chart_is_well_formed_and_accessible():
     heights = [float(b.get("height")) for b in bars]
     assert heights[2] == max(heights) and heights[3] == 0
     assert heights[0] == heights[2] * 4 / 10
-    empty = ET.fromstring(
+    empty = parse_svg(
         str(bar_chart(chart_id="c2", title="t", description="d", categories=[], series=[]))
     )
     assert "No events yet" in ET.tostring(empty, encoding="unicode")
@@ -165,7 +170,7 @@ def test_report_page_has_charts_and_tables(client, db, world, make_campaign):
     charts = re.findall(r"<svg .*?</svg>", html, flags=re.DOTALL)
     assert len(charts) == 2
     for chart in charts:
-        root = ET.fromstring(chart)
+        root = parse_svg(chart)
         assert root.find(f"{SVG}title").text and root.find(f"{SVG}desc").text
     # Each chart has its data beside it.
     assert 'id="table-over-time"' in html and 'id="table-per-channel"' in html
