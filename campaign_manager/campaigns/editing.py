@@ -36,7 +36,7 @@ from campaign_manager.campaigns.timing import (
 from campaign_manager.campaigns.workflow import note_edit, transition
 from campaign_manager.channels.base import ChannelKind
 from campaign_manager.channels.models import AccountStatus
-from campaign_manager.core.accounts import User
+from campaign_manager.core.accounts import AccountError, User, normalize_email
 from campaign_manager.core.db import utcnow
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
@@ -65,6 +65,10 @@ class CampaignInput:
     # Messages per contact per rolling 7 days; None uses the global setting.
     frequency_cap: int | None = None
     open_tracking: bool = False
+    # Who email steps come from; empty values use the email account's own.
+    sender_name: str = ""
+    sender_address: str = ""
+    reply_to: str = ""
 
 
 def clean_utm(raw: Mapping[str, str | None]) -> dict[str, str]:
@@ -84,6 +88,15 @@ def clean_utm(raw: Mapping[str, str | None]) -> dict[str, str]:
     return cleaned
 
 
+def _optional_address(raw: str, field_name: str) -> str:
+    if not raw.strip():
+        return ""
+    try:
+        return normalize_email(raw)
+    except AccountError as exc:
+        raise CampaignError(str(exc), field_name) from None
+
+
 def _check_campaign(data: CampaignInput) -> dict[str, Any]:
     name = data.name.strip()
     if not name:
@@ -101,9 +114,15 @@ def _check_campaign(data: CampaignInput) -> dict[str, Any]:
             "or empty to use the global cap.",
             "frequency_cap",
         )
+    sender_name = " ".join(data.sender_name.split())
+    if len(sender_name) > 200:
+        raise CampaignError("The sender name is longer than 200 characters.", "sender_name")
     return {
         "name": name,
         "goal": data.goal.strip(),
+        "sender_name": sender_name,
+        "sender_address": _optional_address(data.sender_address, "sender_address"),
+        "reply_to": _optional_address(data.reply_to, "reply_to"),
         "timezone": data.timezone.strip(),
         "utm": clean_utm(data.utm),
         "frequency_cap": cap,

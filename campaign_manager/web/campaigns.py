@@ -148,6 +148,9 @@ class CampaignForm(FlaskForm):
         validators=[Optional(), NumberRange(min=1, max=100, message="Enter 1 to 100.")],
     )
     open_tracking = BooleanField("Track email opens (never for minors)")
+    sender_name = StringField("Sender name", validators=[Optional(), Length(max=200)])
+    sender_address = StringField("Sender address", validators=[Optional(), Length(max=320)])
+    reply_to = StringField("Reply-to address", validators=[Optional(), Length(max=320)])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -161,6 +164,9 @@ class CampaignForm(FlaskForm):
             utm={key: self[key].data or "" for key in UTM_KEYS},
             frequency_cap=self.frequency_cap.data,
             open_tracking=bool(self.open_tracking.data),
+            sender_name=self.sender_name.data or "",
+            sender_address=self.sender_address.data or "",
+            reply_to=self.reply_to.data or "",
         )
 
 
@@ -174,6 +180,9 @@ def campaign_form_data(campaign: Campaign) -> dict[str, Any]:
         "timezone": campaign.timezone,
         "frequency_cap": campaign.frequency_cap,
         "open_tracking": campaign.open_tracking,
+        "sender_name": campaign.sender_name,
+        "sender_address": campaign.sender_address,
+        "reply_to": campaign.reply_to,
         **{key: (campaign.utm or {}).get(key, "") for key in UTM_KEYS},
     }
 

@@ -46,6 +46,8 @@ BAD_CAMPAIGNS = [
     ({"frequency_cap": 0}, "frequency_cap", "between 1 and 100"),
     ({"utm": {"utm_source": "a\nb"}}, "utm_source", "one line"),
     ({"utm": {"utm_source": "x" * 101}}, "utm_source", "longer than 100"),
+    ({"sender_address": "news at example"}, "sender_address", "not a valid email address"),
+    ({"reply_to": "@example.org"}, "reply_to", "not a valid email address"),
 ]
 
 
@@ -74,8 +76,15 @@ def test_campaign_is_created_as_a_draft_with_cleaned_values(db, world):
             utm={"utm_source": " coalition ", "utm_medium": ""},
             frequency_cap=2,
             open_tracking=True,
+            sender_name="  Collision   Careers ",
+            sender_address="news@Example.ORG",
         ),
         world.users["marketer"],
+    )
+    assert (campaign.sender_name, campaign.sender_address, campaign.reply_to) == (
+        "Collision Careers",
+        "news@example.org",
+        "",
     )
     assert campaign.status is CampaignStatus.DRAFT
     assert campaign.name == "Careers"
