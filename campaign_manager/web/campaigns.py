@@ -23,6 +23,7 @@ from flask import (
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from wtforms import (
     BooleanField,
     DateField,
@@ -45,6 +46,7 @@ from campaign_manager.campaigns.editing import (
     StepInput,
     TriggerInput,
     add_step,
+    approve_campaign,
     campaign_problems,
     create_campaign,
     parse_target_keys,
@@ -308,7 +310,11 @@ def step_form_data(data: StepInput) -> dict[str, Any]:
 @requires_role(*STAFF)
 def index():
     status = request.args.get("status", "")
-    query = select(Campaign).order_by(Campaign.updated_at.desc(), Campaign.id.desc())
+    query = (
+        select(Campaign)
+        .options(selectinload(Campaign.steps))
+        .order_by(Campaign.updated_at.desc(), Campaign.id.desc())
+    )
     if status in {s.value for s in CampaignStatus}:
         query = query.where(Campaign.status == CampaignStatus(status))
     campaigns = list(db.session.scalars(query))
@@ -362,7 +368,7 @@ def new_campaign():
 
 @bp.route("/<int:campaign_id>/wizard")
 @requires_role(*EDITORS)
-def resume(campaign_id: int):
+def continue_setup(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     if not wizard.is_wizard_editable(campaign):
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
@@ -398,7 +404,7 @@ def wizard_stage(campaign_id: int, stage: str):
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     if not wizard.may_open(db.session, campaign, current):
         flash("Finish the earlier stages first.", "info")
-        return redirect(url_for("campaigns.resume", campaign_id=campaign.id))
+        return redirect(url_for("campaigns.continue_setup", campaign_id=campaign.id))
     return WIZARD_VIEWS[current](campaign)
 
 
@@ -867,6 +873,8 @@ def _transition(campaign_id: int, to: CampaignStatus, done: str):
     try:
         if to is S.IN_REVIEW:
             submit_for_review(db.session, campaign, _user(), form.comment.data or "")
+        elif to is S.APPROVED:
+            approve_campaign(db.session, campaign, _user(), form.comment.data or "")
         else:
             transition(db.session, campaign, to, _user(), form.comment.data or "")
     except (CampaignError, WorkflowError) as exc:

@@ -91,6 +91,11 @@ def test_approval_workflow_through_the_page(client, db, world, make_campaign):
     campaign = reload(db, campaign)
     assert campaign.status is CampaignStatus.APPROVED
     assert campaign.approved_by_id == approver.id
+    # Approval freezes the creative version the step will send.
+    version = world.social_creative.versions[0]
+    db.refresh(version)
+    assert campaign.steps[0].creative_version_id == version.id
+    assert version.frozen_at is not None
     page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
     assert "Looks good" in page and "Ready for you" in page
     assert "in review → approved" in page
