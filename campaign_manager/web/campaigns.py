@@ -93,7 +93,12 @@ class CommentForm(FlaskForm):
 
 @functools.cache
 def timezone_choices() -> list[str]:
-    return sorted(zoneinfo.available_timezones())
+    """IANA zone names people pick from (Area/City, and UTC), without aliases like posix/."""
+    names = zoneinfo.available_timezones()
+    usable = {
+        n for n in names if "/" in n and not n.startswith(("Etc/", "posix/", "right/", "SystemV/"))
+    }
+    return sorted(usable | {"UTC"})
 
 
 @bp.app_template_filter("in_zone")
