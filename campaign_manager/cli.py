@@ -232,6 +232,208 @@ def keys_rotate(state: CliState) -> None:
     )
 
 
+# --- contacts and segments ----------------------------------------------------------------
+
+
+@cli.group()
+def contacts() -> None:
+    """Contacts: CSV import and export, rejects reports, erasure."""
+
+
+def _parse_mapping(pairs: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        column, sep, field = pair.rpartition("=")
+        if not sep or not column:
+            raise click.BadParameter(f"{pair!r} is not COLUMN=FIELD", param_hint="--mapping")
+        mapping[column] = field.strip()
+    return mapping
+
+
+@contacts.command("import")
+@click.argument(
+    "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--mapping",
+    "-m",
+    "mappings",
+    multiple=True,
+    metavar="COLUMN=FIELD",
+    help="Map a column to a field (email, first_name, ..., attributes.NAME); COLUMN= skips "
+    "it. Columns with recognisable names are mapped without this.",
+)
+@click.option("--update", is_flag=True, help="Update contacts already in the database.")
+@click.option("--delimiter", type=click.Choice([",", ";", "tab"]), help="Default: detected.")
+@click.option("--resume", "resume_id", type=int, help="Continue a stopped import by its number.")
+@click.option("--batch-size", type=click.IntRange(1, 50_000), default=2000, show_default=True)
+@pass_state
+def contacts_import(
+    state: CliState,
+    file: Path | None,
+    mappings: tuple[str, ...],
+    update: bool,
+    delimiter: str | None,
+    resume_id: int | None,
+    batch_size: int,
+) -> None:
+    """Import contacts from a CSV FILE and print: imported N, updated M, rejected K."""
+    from audiences.contacts import AudienceError
+    from audiences.importer import (
+        ImportFileError,
+        create_import_job,
+        prepare_resume,
+        queue_import,
+        run_import,
+    )
+    from audiences.models import ImportJob, ImportStatus
+
+    if (file is None) == (resume_id is None):
+        raise click.UsageError("give either FILE or --resume ID")
+    database = database_of(state.get_app())
+    with database.transaction() as session:
+        try:
+            if resume_id is not None:
+                job = session.get(ImportJob, resume_id)
+                if job is None:
+                    raise click.ClickException(f"there is no import #{resume_id}")
+                prepare_resume(session, job)
+                click.echo(f"Resuming import #{job.id} after row {job.rows_done}.")
+            else:
+                assert file is not None
+                job, preview = create_import_job(
+                    session,
+                    file,
+                    file.name,
+                    delimiter={"tab": "\t"}.get(delimiter or "", delimiter),
+                )
+                queue_import(
+                    session,
+                    job,
+                    {**preview.mapping, **_parse_mapping(mappings)},
+                    update_existing=update,
+                )
+                for column, field in job.mapping.items():
+                    click.echo(f"  {column} -> {field}")
+        except ImportFileError as exc:
+            raise click.ClickException(str(exc)) from None
+        except AudienceError as exc:
+            raise click.ClickException(str(exc)) from None
+        job_id, total = job.id, job.total_bytes
+
+    with click.progressbar(length=total, label=f"Import #{job_id}", file=sys.stderr) as bar:
+        done = [0]
+
+        def advance(progress) -> None:
+            bar.update(progress.bytes_done - done[0])
+            done[0] = progress.bytes_done
+
+        finished = run_import(
+            database.sessionmaker, job_id, batch_size=batch_size, progress=advance
+        )
+        bar.update(total - done[0])
+    click.echo(
+        f"imported {finished.imported}, updated {finished.updated}, rejected {finished.rejected}"
+    )
+    if finished.rejected:
+        click.echo(f"Rejected rows: campaign-manager contacts rejects {job_id}")
+    if finished.status is ImportStatus.FAILED:
+        raise click.ClickException(
+            f"{finished.error}\nResume with: campaign-manager contacts import --resume {job_id}"
+        )
+
+
+@contacts.command("rejects")
+@click.argument("job_id", type=int)
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-")
+@pass_state
+def contacts_rejects(state: CliState, job_id: int, output) -> None:
+    """Write the rejects report of import JOB_ID as CSV: line, reason, the row."""
+    from audiences.importer import rejects_csv
+    from audiences.models import ImportJob
+
+    with database_of(state.get_app()).transaction() as session:
+        job = session.get(ImportJob, job_id)
+        if job is None:
+            raise click.ClickException(f"there is no import #{job_id}")
+        for chunk in rejects_csv(session, job):
+            output.write(chunk)
+
+
+@contacts.command("export")
+@click.option("--segment", "segment_name", help="Only this segment's members (name or slug).")
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8", lazy=True), default="-")
+@pass_state
+def contacts_export(state: CliState, segment_name: str | None, output) -> None:
+    """Write contacts as CSV, in the import's column names."""
+    from audiences.export import export_contacts_csv
+    from audiences.segments import find_segment
+
+    with database_of(state.get_app()).transaction() as session:
+        segment = None
+        if segment_name:
+            segment = find_segment(session, segment_name)
+            if segment is None:
+                raise click.ClickException(f"there is no segment {segment_name!r}")
+        for chunk in export_contacts_csv(session, segment):
+            output.write(chunk)
+
+
+@contacts.command("erase")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_state
+def contacts_erase(state: CliState, email: str, yes: bool) -> None:
+    """Erase a contact (privacy request); the address stays suppressed as a hash."""
+    from audiences.contacts import find_contact_by_email
+    from audiences.privacy import erase_contact
+
+    with database_of(state.get_app()).transaction() as session:
+        contact = find_contact_by_email(session, email)
+        if contact is None:
+            raise click.ClickException(f"there is no contact with the email {email}")
+        if not yes:
+            click.confirm(f"Erase {contact.name} <{contact.email}> for good?", abort=True)
+        erase_contact(session, contact, source="erased on request (command line)")
+        click.echo(f"Erased contact #{contact.id}; {contact.email} stays suppressed as a hash.")
+
+
+@cli.group()
+def segments() -> None:
+    """Audience segments."""
+
+
+@segments.command("count")
+@click.argument("name")
+@pass_state
+def segments_count(state: CliState, name: str) -> None:
+    """Count the members of segment NAME (its name or slug) now, and print the number."""
+    from audiences.segments import SegmentRuleError, count_segment, find_segment
+
+    with database_of(state.get_app()).transaction() as session:
+        segment = find_segment(session, name)
+        if segment is None:
+            raise click.ClickException(f"there is no segment {name!r}")
+        try:
+            click.echo(count_segment(session, segment))
+        except SegmentRuleError as exc:
+            raise click.ClickException(f"{segment.name} cannot be counted: {exc}") from None
+
+
+@segments.command("list")
+@pass_state
+def segments_list(state: CliState) -> None:
+    """List segments with their slugs and last counts."""
+    from sqlalchemy import select
+
+    from audiences.models import Segment
+
+    with database_of(state.get_app()).transaction() as session:
+        for segment in session.scalars(select(Segment).order_by(Segment.name)):
+            count = "?" if segment.cached_count is None else segment.cached_count
+            click.echo(f"{segment.slug:<32} {count:>9}  {segment.name}")
+
+
 # --- demo -----------------------------------------------------------------------------------
 
 

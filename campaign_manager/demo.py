@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from audiences.demo import load_demo_audience
 from campaign_manager.channels.base import ChannelKind
 from campaign_manager.channels.demo import create_demo_accounts
 from campaign_manager.channels.models import ChannelAccount
@@ -84,25 +85,30 @@ def load_channel_accounts(session: Session, ctx: DemoContext) -> None:
 
 
 def load_creatives(session: Session, ctx: DemoContext) -> None:
-    """About twenty schools (co-brand partners for print) and the campaign's creatives."""
-    from creatives.demo import DemoSchool, demo_schools, load_demo_creatives
+    """The campaign's creatives, co-branded for the schools the audience belongs to."""
+    from creatives.demo import COUNSELLORS, DemoSchool, load_demo_creatives
 
-    schools = []
-    for school in demo_schools():
-        org = Organization(name=school.name, kind=OrganizationKind.SCHOOL, region=school.region)
-        session.add(org)
-        session.flush()
-        ctx.organizations[school.name] = org
-        schools.append(DemoSchool(school.name, school.region, school.counsellor, org.id))
+    school_orgs = [o for o in ctx.organizations.values() if o.kind is OrganizationKind.SCHOOL]
+    schools = [
+        DemoSchool(org.name, org.region, COUNSELLORS[index % len(COUNSELLORS)], org.id)
+        for index, org in enumerate(school_orgs)
+    ]
     load_demo_creatives(
         session, base_url=ctx.settings.app.base_url, limits=ctx.settings.assets, schools=schools
     )
+
+
+def load_audience(session: Session, ctx: DemoContext) -> None:
+    """About 5,000 contacts around 20 schools (which become school organisations)."""
+    audience = load_demo_audience(session)
+    ctx.organizations.update({school.name: school for school in audience.schools})
 
 
 DEMO_LOADERS: list[Callable[[Session, DemoContext], None]] = [
     load_organizations,
     load_vendor_and_users,
     load_channel_accounts,
+    load_audience,
     load_creatives,
 ]
 

@@ -4,6 +4,7 @@ Alembic's env.py and the test fixtures import this; application code imports the
 model it needs from its own package.
 """
 
+from audiences import models as audience_models  # noqa: F401
 from campaign_manager.campaigns import models as campaign_models  # noqa: F401
 from campaign_manager.channels import models as channel_models  # noqa: F401
 from campaign_manager.core import accounts  # noqa: F401

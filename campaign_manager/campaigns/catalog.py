@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from audiences.models import Segment
 from campaign_manager.channels.base import ChannelKind
 from campaign_manager.channels.models import AccountStatus, ChannelAccount
 from campaign_manager.channels.registry import AdapterNotAvailable, adapter_class
@@ -57,13 +58,24 @@ def get_account(session: Session, account_id: int) -> ChannelAccount | None:
     return session.get(ChannelAccount, account_id)
 
 
-# Interim, until the audiences branch is merged: there are no segments to choose from yet.
 def segment_choices(session: Session) -> list[Choice]:
-    return []
+    return [
+        Choice(s.id, s.name, s.slug)
+        for s in session.scalars(select(Segment).order_by(Segment.name))
+    ]
 
 
 def get_segment(session: Session, segment_id: int) -> Choice | None:
-    return None
+    segment = session.get(Segment, segment_id)
+    return Choice(segment.id, segment.name, segment.slug) if segment else None
+
+
+def variant_keys(session: Session, creative_id: int) -> set[str]:
+    """The segment slugs the creative's current version has its own variant for."""
+    creative = session.get(Creative, creative_id)
+    if creative is None or not creative.versions:
+        return set()
+    return {v.key for v in creative.current_version.variants if v.key}
 
 
 def creative_choices(session: Session, kind: ChannelKind) -> list[Choice]:

@@ -10,6 +10,7 @@ from campaign_manager.web.authz import can
 def register_web(app: Flask) -> None:
     from campaign_manager.extensions import csrf
     from campaign_manager.web import (
+        audiences,
         auth,
         calendar,
         campaigns,
@@ -20,6 +21,7 @@ def register_web(app: Flask) -> None:
         main,
         settings,
         tracking,
+        unsubscribe,
         webhooks,
     )
 
@@ -36,6 +38,8 @@ def register_web(app: Flask) -> None:
     # Providers post webhooks server to server: they carry signatures, not CSRF tokens.
     csrf.exempt(webhooks.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(audiences.bp)
+    app.register_blueprint(unsubscribe.bp)
     errors.register_error_handlers(app)
     auth.init_login(app)
     app.after_request(_security_headers)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from campaign_manager.core.accounts import Organization, Role, User
 from campaign_manager.extensions import db
-from campaign_manager.web.authz import EVERYONE, STAFF, can, requires_role
+from campaign_manager.web.authz import EVERYONE, can, requires_role
 
 bp = Blueprint("main", __name__)
 
@@ -32,7 +32,7 @@ class NavItem:
 
 NAV = (
     NavItem("Dashboard", "main.dashboard"),
-    NavItem("Audiences", "main.audiences"),
+    NavItem("Audiences", "audiences.contacts"),
     NavItem("Creatives", "creatives.index"),
     NavItem("Campaigns", "campaigns.index"),
     NavItem("Calendar", "calendar.index"),
@@ -60,24 +60,6 @@ def dashboard():
         "organizations": db.session.scalar(select(func.count()).select_from(Organization)),
     }
     return render_template("main/dashboard.html", counts=counts)
-
-
-# Sections whose real pages arrive with their own issues. Each says what it will hold,
-# so the navigation is complete and testable from day one.
-SECTIONS = {
-    "audiences": ("Audiences", "Contacts, consent, CSV imports and rule-based segments."),
-}
-
-
-def _section(name: str):
-    title, description = SECTIONS[name]
-    return render_template("main/section.html", title=title, description=description)
-
-
-@bp.route("/audiences")
-@requires_role(*STAFF)
-def audiences():
-    return _section("audiences")
 
 
 @bp.route("/print-jobs")

@@ -10,10 +10,17 @@ from types import SimpleNamespace
 import pytest
 from flask import Flask
 
+from audiences.contacts import create_contact
+from audiences.models import ContactRole, ImportJob, ImportStatus, SuppressionReason
+from audiences.segments import create_segment
+from audiences.suppression import suppress
+from audiences.unsubscribe import unsubscribe_token
 from campaign_manager.channels.accounts import build_adapter
 from campaign_manager.core.accounts import Role
+from campaign_manager.core.security import TokenSigner
 from campaign_manager.web.authz import PUBLIC, allowed_roles_of
 from tests.channels.samples import sample_email
+from tests.conftest import TEST_SECRET
 
 ANONYMOUS = "anonymous"
 
@@ -23,17 +30,67 @@ SAMPLE_ARGUMENTS = {
     "account_id": lambda samples: samples.channel_account.id,
     "adapter_name": lambda samples: "sandbox_email",
     "record_name": lambda samples: "matrix-record",
-    "token": lambda samples: samples.channel_account.webhook_token,
     "creative_id": lambda samples: samples.creatives.print_creative.id,
     "asset_id": lambda samples: samples.creatives.asset.id,
     "brand_kit_id": lambda samples: samples.creatives.brand_kit.id,
     "slug": lambda samples: samples.creatives.landing_page.slug,
     "name": lambda samples: samples.creatives.asset.sha256 + ".jpg",
+    "contact_id": lambda samples: samples.contact.id,
+    "segment_id": lambda samples: samples.segment.id,
+    "job_id": lambda samples: samples.import_job.id,
+    "suppression_id": lambda samples: samples.suppression.id,
+    "token": lambda samples: samples.unsubscribe_token,
     "campaign_id": lambda samples: samples.campaigns.campaign.id,
     "step_id": lambda samples: samples.campaigns.step.id,
     "delivery_id": lambda samples: samples.campaigns.delivery.id,
     "stage": lambda samples: "review",
 }
+
+
+@pytest.fixture
+def samples(users, db, make_account, instance_path):
+    """Users plus one record of each kind that URLs name, so every GET can answer 200."""
+    from tests.campaigns.samples import make_campaign_samples
+    from tests.creatives.samples import make_creative_samples
+
+    account = make_account("sandbox_email", name="Matrix sandbox")
+    adapter = build_adapter(account, instance_path=instance_path)
+    db.commit()
+    adapter.send(sample_email(), idempotency_key="matrix-record")
+    contact = create_contact(db, "sample.contact@example.org", role=ContactRole.STUDENT)
+    segment = create_segment(db, "Sample segment", {"type": "all", "rules": []})
+    # Another segment uses the sample one, so the walk's POST to its delete route is refused
+    # instead of deleting it from under the routes that come after.
+    create_segment(
+        db, "Uses the sample", {"type": "all", "rules": [{"type": "segment", "slug": segment.slug}]}
+    )
+    import_job = ImportJob(
+        filename="sample.csv",
+        path="/nowhere/sample.csv",
+        header=["email"],
+        status=ImportStatus.DONE,
+    )
+    db.add(import_job)
+    suppression = suppress(db, "sample.suppressed@example.org", SuppressionReason.MANUAL, "test")
+    db.commit()
+    return SimpleNamespace(
+        users=users,
+        campaigns=make_campaign_samples(db, users),
+        contact=contact,
+        segment=segment,
+        import_job=import_job,
+        suppression=suppression,
+        unsubscribe_token=unsubscribe_token(TokenSigner(TEST_SECRET), contact.id),
+        channel_account=account,
+        creatives=make_creative_samples(db),
+    )
+
+
+# Where two routes use one argument name for different things.
+ENDPOINT_ARGUMENTS = {
+    ("webhooks.receive", "token"): lambda samples: samples.channel_account.webhook_token,
+}
+
 
 # Decisions that must hold whatever the decorators say, written out by hand so the matrix
 # is checked against intent and not only against itself.
@@ -47,7 +104,17 @@ MUST_BE_FORBIDDEN = {
     ("settings.create_organization", Role.VIEWER),
     ("settings.create_organization", Role.APPROVER),
     ("settings.create_organization", Role.VENDOR),
-    ("main.audiences", Role.VENDOR),
+    ("audiences.contacts", Role.VENDOR),
+    ("audiences.contact", Role.VENDOR),
+    ("audiences.erase", Role.MARKETER),
+    ("audiences.erase", Role.VIEWER),
+    ("audiences.upload_import", Role.VIEWER),
+    ("audiences.upload_import", Role.APPROVER),
+    ("audiences.new_segment", Role.VIEWER),
+    ("audiences.preview_segment", Role.VIEWER),
+    ("audiences.export_contacts", Role.VIEWER),
+    ("audiences.privacy_export", Role.VIEWER),
+    ("audiences.add_suppression", Role.VIEWER),
     ("campaigns.index", Role.VENDOR),
     ("campaigns.show", Role.VENDOR),
     ("campaigns.progress", Role.VENDOR),
@@ -119,26 +186,12 @@ MUST_BE_ALLOWED = {
     ("creatives.save", Role.MARKETER),
     ("creatives.upload", Role.MARKETER),
     ("public_pages.landing_page", Role.VENDOR),
+    ("audiences.contacts", Role.VIEWER),
+    ("audiences.segment", Role.APPROVER),
+    ("audiences.upload_import", Role.MARKETER),
+    ("audiences.preview_segment", Role.MARKETER),
+    ("audiences.record_contact_consent", Role.MARKETER),
 }
-
-
-@pytest.fixture
-def samples(users, make_account, instance_path, db):
-    """What route arguments point at: the users, a sandbox account with one recording,
-    the creatives samples and a running campaign."""
-    from tests.campaigns.samples import make_campaign_samples
-    from tests.creatives.samples import make_creative_samples
-
-    account = make_account("sandbox_email", name="Matrix sandbox")
-    adapter = build_adapter(account, instance_path=instance_path)
-    db.commit()
-    adapter.send(sample_email(), idempotency_key="matrix-record")
-    return SimpleNamespace(
-        users=users,
-        channel_account=account,
-        creatives=make_creative_samples(db),
-        campaigns=make_campaign_samples(db, users),
-    )
 
 
 def routes(app: Flask):
@@ -150,9 +203,17 @@ def routes(app: Flask):
 
 
 def build_url(app: Flask, rule, samples) -> str:
-    missing = [arg for arg in rule.arguments if arg not in SAMPLE_ARGUMENTS]
+    def sample(arg: str):
+        by_endpoint = ENDPOINT_ARGUMENTS.get((rule.endpoint, arg))
+        return (by_endpoint or SAMPLE_ARGUMENTS[arg])(samples)
+
+    missing = [
+        arg
+        for arg in rule.arguments
+        if arg not in SAMPLE_ARGUMENTS and (rule.endpoint, arg) not in ENDPOINT_ARGUMENTS
+    ]
     assert not missing, f"add sample values for {missing} (route {rule.rule}) to SAMPLE_ARGUMENTS"
-    values = {arg: SAMPLE_ARGUMENTS[arg](samples) for arg in rule.arguments}
+    values = {arg: sample(arg) for arg in rule.arguments}
     with app.test_request_context():
         from flask import url_for
 
