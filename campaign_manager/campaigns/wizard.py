@@ -342,3 +342,22 @@ def save_schedule(
     _save_plan(campaign, plan)
     session.flush()
     return notes
+
+
+def review_notes(session: Session, campaign: Campaign) -> list[str]:
+    """What a person should know before submitting, though it stops nothing: an email step
+    whose creative has no variant of its own for the step's segment sends the default."""
+    notes = []
+    for step in campaign.steps:
+        if step.segment_id is None:
+            continue
+        segment = catalog.get_segment(session, step.segment_id)
+        creative = catalog.get_creative(session, step.creative_id)
+        if segment is None or creative is None:
+            continue
+        if segment.slug not in catalog.variant_keys(session, creative.id):
+            notes.append(
+                f"Step '{step.name}': {creative.name} has no variant for {segment.label}, "
+                "so they get its default version."
+            )
+    return notes

@@ -664,6 +664,7 @@ def _review(campaign: Campaign):
         "campaigns/wizard_review.html",
         form=form,
         problems=campaign_problems(db.session, campaign),
+        notes=wizard.review_notes(db.session, campaign),
         steps=campaign.steps,
         names=_step_names(campaign),
         **_wizard_context(campaign, Stage.REVIEW),

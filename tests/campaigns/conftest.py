@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from audiences.segments import find_segment
 from campaign_manager.campaigns.editing import (
     CampaignInput,
     StepInput,
@@ -63,6 +64,9 @@ def world(db, users, make_account):
     db.commit()
     return SimpleNamespace(
         users=users,
+        # Built in: migration 0002 creates them.
+        students=find_segment(db, "students"),
+        parents=find_segment(db, "parents"),
         email=email,
         social=social,
         web=web,
@@ -70,6 +74,20 @@ def world(db, users, make_account):
         social_creative=social_creative,
         web_creative=web_creative,
     )
+
+
+def email_step(world, segment, **changes) -> StepInput:
+    values = {
+        "name": f"Email to {segment.name}",
+        "channel_account_id": world.email.id,
+        "creative_id": world.email_creative.id,
+        "segment_id": segment.id,
+        "trigger": TriggerInput(
+            TriggerKind.AT, "America/New_York", on_date=date(2030, 9, 2), clock="10:00"
+        ),
+    }
+    values.update(changes)
+    return StepInput(**values)
 
 
 def social_step(world, **changes) -> StepInput:

@@ -29,7 +29,7 @@ from campaign_manager.campaigns.models import (
 from campaign_manager.campaigns.workflow import WorkflowError, transition
 from campaign_manager.channels.accounts import set_account_enabled
 from campaign_manager.core.db import utcnow
-from tests.campaigns.conftest import FALL_BACK, NOW, social_step
+from tests.campaigns.conftest import FALL_BACK, NOW, email_step, social_step
 
 
 def at(day, clock, tz):
@@ -165,6 +165,23 @@ def test_email_step_needs_a_segment(db, world, make_campaign):
     )
     with pytest.raises(CampaignError, match="Choose the segment") as error:
         add_step(db, campaign, data, world.users["marketer"], now=NOW)
+    assert error.value.field == "segment_id"
+
+
+def test_email_step_goes_to_a_segment(db, world, make_campaign):
+    campaign = make_campaign()
+    step, _ = add_step(
+        db, campaign, email_step(world, world.students), world.users["marketer"], now=NOW
+    )
+    assert (step.segment_id, step.target, step.channel_kind) == (world.students.id, {}, "email")
+    with pytest.raises(CampaignError, match="That segment no longer exists") as error:
+        add_step(
+            db,
+            campaign,
+            email_step(world, world.students, segment_id=999_999),
+            world.users["marketer"],
+            now=NOW,
+        )
     assert error.value.field == "segment_id"
 
 

@@ -177,3 +177,46 @@ def test_viewers_and_approvers_cannot_build_campaigns(client, world):
     for role in ("viewer", "approver"):
         sign_in(client, world.users[role])
         assert client.get("/campaigns/new").status_code == 403
+
+
+def test_email_steps_one_per_segment_with_variant_notes(client, db, world):
+    from creatives.editing import save_variant
+    from tests.creatives.conftest import email_content
+
+    save_variant(db, world.email_creative.id, "students", email_content(subject="Students"))
+    db.commit()
+    sign_in(client, world.users["marketer"])
+    client.post_form("/campaigns/new", {"name": "Waves", "timezone": "America/New_York"})
+    campaign = db.scalar(select(Campaign))
+    no_segment = client.post_form(
+        stage_url(campaign.id, "audience"), {"account_ids": [str(world.email.id)]}
+    )
+    assert no_segment.status_code == 400
+    assert "Choose at least one segment" in no_segment.get_data(as_text=True)
+    client.post_form(
+        stage_url(campaign.id, "audience"),
+        {
+            "account_ids": [str(world.email.id), str(world.social.id)],
+            "segment_ids": [str(world.students.id), str(world.parents.id)],
+        },
+    )
+    client.post_form(
+        stage_url(campaign.id, "creatives"),
+        {
+            f"creative_{world.email.id}": str(world.email_creative.id),
+            f"creative_{world.social.id}": str(world.social_creative.id),
+        },
+    )
+    saved = client.post_form(
+        stage_url(campaign.id, "schedule"),
+        {**schedule_entry(0), **schedule_entry(1), **schedule_entry(2)},
+    )
+    assert saved.status_code == 302
+    db.expire_all()
+    steps = {s.name: s for s in db.scalars(select(Step))}
+    assert steps["Newsletter → Students"].segment_id == world.students.id
+    assert steps["Newsletter → Parents"].segment_id == world.parents.id
+    assert steps["Coalition social → account"].segment_id is None
+    review = client.get(stage_url(campaign.id, "review")).get_data(as_text=True)
+    assert "Welcome email has no variant for Parents, so they get its default version." in review
+    assert "no variant for Students" not in review
