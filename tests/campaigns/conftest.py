@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from audiences.segments import find_segment
+from audiences.segments import ensure_builtin_segments, find_segment
 from campaign_manager.campaigns.editing import (
     CampaignInput,
     StepInput,
@@ -61,10 +61,11 @@ def world(db, users, make_account):
     email_creative = create_creative(db, "Welcome email", "email")
     social_creative = create_creative(db, "Scholarship post", "social")
     web_creative = create_creative(db, "Careers page", "web", slug="careers")
+    # Migration 0002 creates them; PostgreSQL test runs empty every table between tests.
+    ensure_builtin_segments(db)
     db.commit()
     return SimpleNamespace(
         users=users,
-        # Built in: migration 0002 creates them.
         students=find_segment(db, "students"),
         parents=find_segment(db, "parents"),
         email=email,
