@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -90,7 +92,19 @@ def serve(state: CliState, host: str | None, port: int | None) -> None:
     """Run the web app (embedded mode: one process on one machine)."""
     app = state.get_app()
     prepare_database(app, auto_upgrade_sqlite=True)
-    run_server(app, host, port)
+    serve_with_engine(app, host, port)
+
+
+def serve_with_engine(app: Flask, host: str | None, port: int | None) -> None:
+    """The embedded single-machine mode: web app, scheduler and a worker in one process."""
+    from schedulers.runner import EmbeddedEngine
+
+    engine = EmbeddedEngine(database_of(app), app.extensions["settings"], renderer_factory(app))
+    engine.start()
+    try:
+        run_server(app, host, port)
+    finally:
+        engine.shutdown()
 
 
 def run_server(app: Flask, host: str | None, port: int | None) -> None:
@@ -105,21 +119,70 @@ def run_server(app: Flask, host: str | None, port: int | None) -> None:
     )
 
 
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and Ctrl+C ask the engine to finish its batch and stop."""
+
+    def handle(signum, _frame) -> None:
+        click.echo(f"Stopping ({signal.Signals(signum).name})...", err=True)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def renderer_factory(app: Flask):
+    from schedulers.rendering import DeliveryRenderer
+
+    settings = app.extensions["settings"]
+    signer = app.extensions["token_signer"]
+    return lambda: DeliveryRenderer(settings, signer)
+
+
 @cli.command()
-def scheduler() -> None:
-    """Run the single scheduler process (arrives with the delivery engine)."""
-    raise click.ClickException(
-        "The scheduler is not available yet: it arrives with the delivery engine."
+@pass_state
+def scheduler(state: CliState) -> None:
+    """Run the single scheduler process (APScheduler BlockingScheduler).
+
+    Start exactly one; a second one waits for the first to stop instead of firing the
+    same steps again.
+    """
+    from schedulers.runner import run_scheduler
+
+    app = state.get_app()
+    prepare_database(app, auto_upgrade_sqlite=True)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    click.echo("Scheduler starting (Ctrl+C to stop).")
+    run_scheduler(
+        database_of(app), app.extensions["settings"], stop, blocking=True, on_wait=click.echo
     )
 
 
 @cli.command()
-@click.option("--concurrency", type=int, default=1, show_default=True)
-def worker(concurrency: int) -> None:
-    """Run a delivery worker (arrives with the delivery engine)."""
-    raise click.ClickException(
-        "Workers are not available yet: they arrive with the delivery engine."
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker threads in this process.",
+)
+@pass_state
+def worker(state: CliState, concurrency: int) -> None:
+    """Run delivery workers: claim due deliveries, send them, record the outcome."""
+    from schedulers.runner import start_workers
+
+    app = state.get_app()
+    prepare_database(app, auto_upgrade_sqlite=True)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    threads = start_workers(
+        database_of(app), app.extensions["settings"], renderer_factory(app), concurrency, stop
     )
+    click.echo(f"{concurrency} delivery worker(s) running (Ctrl+C to stop).")
+    while not stop.wait(1):
+        pass
+    for thread in threads:
+        thread.join(timeout=60)
 
 
 # --- db -------------------------------------------------------------------------------------
@@ -486,7 +549,7 @@ def demo(state: CliState, instance_dir: Path, host: str, port: int, load_only: b
     for role, email in ctx.logins:
         click.echo(f"  {role:<9} {email}")
     if not load_only:
-        run_server(app, host, port)
+        serve_with_engine(app, host, port)
 
 
 def reset_demo_instance(instance_dir: Path) -> None:

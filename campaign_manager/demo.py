@@ -20,11 +20,13 @@ from campaign_manager.core.accounts import (
     Organization,
     OrganizationKind,
     Role,
+    User,
     Vendor,
     create_user,
     create_vendor,
 )
 from campaign_manager.core.config import Settings
+from creatives.models import Creative
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - printed on purpose: it is the demo's login
 
@@ -38,6 +40,8 @@ class DemoContext:
     vendor: Vendor | None = None
     organizations: dict[str, Organization] = field(default_factory=dict)
     channel_accounts: dict[ChannelKind, ChannelAccount] = field(default_factory=dict)
+    users: dict[Role, User] = field(default_factory=dict)
+    creatives: dict[str, Creative] = field(default_factory=dict)
 
 
 COALITION = "Collision Careers Coalition"
@@ -69,7 +73,7 @@ def load_vendor_and_users(session: Session, ctx: DemoContext) -> None:
     )
     for role in (Role.ADMIN, Role.MARKETER, Role.APPROVER, Role.VIEWER, Role.VENDOR):
         email = f"{role.value}@example.org"
-        create_user(
+        ctx.users[role] = create_user(
             session,
             email,
             DEMO_PASSWORD,
@@ -93,8 +97,22 @@ def load_creatives(session: Session, ctx: DemoContext) -> None:
         DemoSchool(org.name, org.region, COUNSELLORS[index % len(COUNSELLORS)], org.id)
         for index, org in enumerate(school_orgs)
     ]
-    load_demo_creatives(
+    made = load_demo_creatives(
         session, base_url=ctx.settings.app.base_url, limits=ctx.settings.assets, schools=schools
+    )
+    ctx.creatives = made.creatives
+
+
+def load_campaign(session: Session, ctx: DemoContext) -> None:
+    """The reference campaign, approved, its first step due a minute from now."""
+    from campaign_manager.campaigns.demo import load_demo_campaign
+
+    load_demo_campaign(
+        session,
+        creatives=ctx.creatives,
+        accounts=ctx.channel_accounts,
+        marketer=ctx.users[Role.MARKETER],
+        approver=ctx.users[Role.APPROVER],
     )
 
 
@@ -110,6 +128,7 @@ DEMO_LOADERS: list[Callable[[Session, DemoContext], None]] = [
     load_channel_accounts,
     load_audience,
     load_creatives,
+    load_campaign,
 ]
 
 

@@ -83,7 +83,7 @@ def step_trigger(step: Step) -> BaseTrigger:
         return DateTrigger(
             run_date=local_time_step_start(step.local_date, parse_clock(step.local_time))
         )
-    return cron_trigger(step.cron, step.timezone)
+    return cron_trigger(step.cron, step.timezone, step.ends_at)
 
 
 def occurrence_of(step: Step, now: datetime, grace: timedelta) -> str | None:
@@ -98,7 +98,7 @@ def occurrence_of(step: Step, now: datetime, grace: timedelta) -> str | None:
     if step.trigger is TriggerKind.LOCAL_TIME:
         start = local_time_step_start(step.local_date, parse_clock(step.local_time))
         return step.local_date.isoformat() if start <= now else None
-    trigger = cron_trigger(step.cron, step.timezone)
+    trigger = cron_trigger(step.cron, step.timezone, step.ends_at)
     latest = None
     fire = trigger.get_next_fire_time(None, now - grace)
     while fire is not None and fire <= now:
@@ -109,6 +109,11 @@ def occurrence_of(step: Step, now: datetime, grace: timedelta) -> str | None:
 
 def is_recurring(step: Step) -> bool:
     return step.trigger is TriggerKind.CRON
+
+
+def has_more_firings(step: Step, now: datetime) -> bool:
+    """A recurring step that has not reached its end date."""
+    return is_recurring(step) and (step.ends_at is None or step.ends_at > now)
 
 
 # --- the job ---------------------------------------------------------------------------------
@@ -162,7 +167,8 @@ def desired_jobs(session: Session, now: datetime, grace: timedelta) -> dict[str,
     )
     for step in steps:
         if is_recurring(step):
-            jobs[step.job_id] = step_trigger(step)
+            if has_more_firings(step, now):
+                jobs[step.job_id] = step_trigger(step)
             continue
         due = occurrence_of(step, now, grace)
         if due is None:
@@ -225,7 +231,11 @@ def complete_finished_campaigns(session: Session) -> list[int]:
         select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)
     ):
         steps = campaign.steps
-        if not steps or any(is_recurring(s) or not s.last_occurrence for s in steps):
+        now = utcnow()
+        if not steps or any(
+            has_more_firings(s, now) or (not is_recurring(s) and not s.last_occurrence)
+            for s in steps
+        ):
             continue
         unsent = session.scalar(
             select(
@@ -270,8 +280,11 @@ def build_scheduler(database: Database, settings: Settings, *, blocking: bool) -
     )
 
 
-def start_scheduler(database: Database, settings: Settings, *, blocking: bool) -> BaseScheduler:
-    """Start the (already locked) scheduler: reconcile now, then every few seconds."""
+def prepare_scheduler(database: Database, settings: Settings, *, blocking: bool) -> BaseScheduler:
+    """A scheduler with its reconcile job (run at once, then every few seconds); not started.
+
+    The caller must hold the scheduler lock (schedulers/lock.py).
+    """
     global _active_scheduler
     set_runtime(EngineRuntime(database, settings))
     scheduler = build_scheduler(database, settings, blocking=blocking)
@@ -287,6 +300,12 @@ def start_scheduler(database: Database, settings: Settings, *, blocking: bool) -
         max_instances=1,
         next_run_time=utcnow(),
     )
+    return scheduler
+
+
+def start_scheduler(database: Database, settings: Settings) -> BaseScheduler:
+    """A started BackgroundScheduler (embedded mode and tests)."""
+    scheduler = prepare_scheduler(database, settings, blocking=False)
     scheduler.start()
     return scheduler
 

@@ -8,18 +8,31 @@ row too, with the status and reason, or a deferred send time (quiet hours, local
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from campaign_manager.campaigns.models import Delivery, DeliveryStatus, Step
+from audiences.models import Contact, Segment
+from audiences.recipients import Recipient, RecipientStatus, recipient_batches
+from audiences.segments import segment_member_ids
+from campaign_manager.campaigns.models import Delivery, DeliveryStatus, Step, TriggerKind
 from campaign_manager.core.config import Settings
 from campaign_manager.core.db import Database
+from schedulers.timing import (
+    QuietHours,
+    TimingError,
+    parse_clock,
+    recipient_local_send_time,
+    zone,
+)
 
 BATCH_SIZE = 1000
 
@@ -135,4 +148,183 @@ def materialize_step(
         if step.segment_id is None:
             write_in_batches(session, target_rows(step, occurrence, now), result, dry_run=dry_run)
             return result
-    raise NotImplementedError("segment steps arrive with the audiences integration")
+        plan = SendPlan.for_step(session, step, settings, now)
+    after_id = 0
+    while True:
+        # One transaction per batch: a crash loses at most the batch in progress, and the
+        # rerun skips what is already there (ON CONFLICT DO NOTHING).
+        with database.transaction() as session:
+            step = session.get(Step, step_id)
+            batch = next(
+                recipient_batches(
+                    session,
+                    step.segment_id,
+                    step.channel_kind,
+                    batch_size=BATCH_SIZE,
+                    after_id=after_id,
+                ),
+                [],
+            )
+            if not batch:
+                return result
+            rows = plan.rows(session, step, occurrence, batch)
+            write_in_batches(session, rows, result, dry_run=dry_run)
+            after_id = batch[-1].contact_id
+        if len(batch) < BATCH_SIZE:
+            return result
+
+
+@dataclass
+class SendPlan:
+    """Per-step rules applied to each recipient: send time, quiet hours, cap, variant."""
+
+    now: datetime
+    default_zone: ZoneInfo
+    quiet_hours: QuietHours | None
+    frequency_cap: int
+    variant_slugs: list[str]
+    segment_slug: str = ""
+    local_day: date | None = None
+    local_clock: time | None = None
+
+    @classmethod
+    def for_step(cls, session: Session, step: Step, settings: Settings, now: datetime) -> SendPlan:
+        campaign = step.campaign
+        delivery = settings.delivery
+        cap = (
+            campaign.frequency_cap
+            if campaign.frequency_cap is not None
+            else delivery.frequency_cap_per_7_days
+        )
+        addresses_people = step.channel_kind == "email"
+        local = step.trigger is TriggerKind.LOCAL_TIME
+        return cls(
+            now=now,
+            default_zone=zone(campaign.timezone or delivery.default_timezone),
+            quiet_hours=QuietHours.parse(delivery.quiet_hours_start, delivery.quiet_hours_end)
+            if addresses_people
+            else None,
+            frequency_cap=cap if addresses_people else 0,
+            variant_slugs=variant_slugs_of(session, step),
+            segment_slug=session.scalar(select(Segment.slug).where(Segment.id == step.segment_id))
+            or "",
+            local_day=step.local_date if local else None,
+            local_clock=parse_clock(step.local_time) if local else None,
+        )
+
+    def rows(
+        self, session: Session, step: Step, occurrence: str, batch: list[Recipient]
+    ) -> list[dict[str, Any]]:
+        eligible_ids = [r.contact_id for r in batch if r.status is RecipientStatus.ELIGIBLE]
+        recent = (
+            recent_message_counts(session, eligible_ids, self.now) if self.frequency_cap else {}
+        )
+        variants = variant_members(session, self.variant_slugs, eligible_ids)
+        segment_slug = self.segment_slug
+        rows = []
+        for recipient in batch:
+            key = f"contact:{recipient.contact_id}"
+            common = {"contact_id": recipient.contact_id, "segment_slug": segment_slug}
+            if recipient.status is not RecipientStatus.ELIGIBLE:
+                status = DeliveryStatus(recipient.status.value)
+                reason = recipient.reason.value if recipient.reason else ""
+                rows.append(
+                    delivery_row(
+                        step, occurrence, key, self.now, status=status, reason=reason, **common
+                    )
+                )
+                continue
+            if self.frequency_cap and recent.get(recipient.contact_id, 0) >= self.frequency_cap:
+                rows.append(
+                    delivery_row(
+                        step,
+                        occurrence,
+                        key,
+                        self.now,
+                        status=DeliveryStatus.SKIPPED,
+                        reason=f"frequency cap: {self.frequency_cap} messages in 7 days",
+                        **common,
+                    )
+                )
+                continue
+            send_at, reason = self.send_time(recipient)
+            rows.append(
+                delivery_row(
+                    step,
+                    occurrence,
+                    key,
+                    send_at,
+                    reason=reason,
+                    variant_key=variants.get(recipient.contact_id, ""),
+                    **common,
+                )
+            )
+        return rows
+
+    def send_time(self, recipient: Recipient) -> tuple[datetime, str]:
+        """When this recipient's message may go, and why it waits, if it does."""
+        tz = self.default_zone
+        if recipient.timezone:
+            # A contact with an unknown zone name gets the campaign's zone.
+            with contextlib.suppress(TimingError):
+                tz = zone(recipient.timezone)
+        moment, reason = self.now, ""
+        if self.local_day is not None:
+            moment = max(recipient_local_send_time(self.local_day, self.local_clock, tz), self.now)
+            reason = "scheduled for the recipient's local time"
+        if self.quiet_hours is not None:
+            allowed = self.quiet_hours.next_allowed(moment, tz)
+            if allowed != moment:
+                moment, reason = allowed, "deferred: quiet hours in the recipient's timezone"
+        return moment, reason
+
+
+def recent_message_counts(
+    session: Session, contact_ids: list[int], now: datetime
+) -> dict[int, int]:
+    """Messages each contact got or is about to get in the rolling 7 days, all campaigns."""
+    if not contact_ids:
+        return {}
+    since = now - timedelta(days=7)
+    counted = (DeliveryStatus.SENT, DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+    rows = session.execute(
+        select(Delivery.contact_id, func.count())
+        .where(
+            Delivery.contact_id.in_(contact_ids),
+            Delivery.status.in_(counted),
+            func.coalesce(Delivery.sent_at, Delivery.next_attempt_at) >= since,
+        )
+        .group_by(Delivery.contact_id)
+    )
+    return dict(rows.all())
+
+
+def variant_slugs_of(session: Session, step: Step) -> list[str]:
+    """The segment slugs the step's creative has variants for, in the creative's order."""
+    from creatives.models import CreativeVariant
+
+    if step.creative_version_id is None:
+        return []
+    keys = session.scalars(
+        select(CreativeVariant.key)
+        .where(CreativeVariant.version_id == step.creative_version_id, CreativeVariant.key != "")
+        .order_by(CreativeVariant.id)
+    )
+    return list(keys)
+
+
+def variant_members(session: Session, slugs: list[str], contact_ids: list[int]) -> dict[int, str]:
+    """Which variant each contact gets: the first variant whose segment they belong to."""
+    chosen: dict[int, str] = {}
+    if not slugs or not contact_ids:
+        return chosen
+    for slug in slugs:
+        segment = session.scalar(select(Segment).where(Segment.slug == slug))
+        if segment is None:
+            continue  # a variant for a segment that was deleted: nobody gets it
+        members = session.scalars(
+            segment_member_ids(session, segment).where(Contact.id.in_(contact_ids))
+        )
+        for contact_id in members:
+            chosen.setdefault(contact_id, slug)
+    return chosen

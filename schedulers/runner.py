@@ -26,6 +26,8 @@ def worker_settings(settings: Settings) -> WorkerSettings:
     return WorkerSettings(
         batch_size=delivery.batch_size,
         lease_seconds=delivery.lease_seconds,
+        # Look for a crashed worker's rows about twice per lease.
+        recover_every_seconds=min(15.0, delivery.lease_seconds / 2),
         retry=RetryPolicy(
             max_attempts=delivery.max_attempts, base_seconds=delivery.retry_base_seconds
         ),
@@ -36,20 +38,38 @@ def run_scheduler(
     database: Database,
     settings: Settings,
     stop: threading.Event,
+    *,
+    blocking: bool = False,
     on_wait: Callable[[str], None] | None = None,
 ) -> None:
-    """The single scheduler: wait for the lock, then run until `stop` is set."""
+    """The single scheduler: wait for the lock, then run until `stop` is set.
+
+    `blocking` runs APScheduler's BlockingScheduler in this thread (the `scheduler`
+    command); otherwise a BackgroundScheduler (inside `serve`). Either way a watcher stops
+    it when `stop` is set or when the lock is lost, so no step can fire twice.
+    """
     lock = SchedulerLock(database, holder=worker_name("scheduler"))
     if not lock.acquire(stop=stop, on_wait=on_wait):
         return
-    scheduler = jobs.start_scheduler(database, settings, blocking=False)
-    log.info("scheduler started")
-    try:
+    scheduler = jobs.prepare_scheduler(database, settings, blocking=blocking)
+
+    def watch() -> None:
         while not stop.wait(5):
             if not lock.still_held():
                 log.error("scheduler lock lost; stopping so that no step fires twice")
                 break
+        # A BlockingScheduler's thread is the one waiting in start(); do not wait for it.
+        scheduler.shutdown(wait=not blocking)
+
+    watcher = threading.Thread(target=watch, name="scheduler-watch", daemon=True)
+    log.info("scheduler started")
+    try:
+        watcher.start()
+        scheduler.start()  # blocks here when blocking
+        if not blocking:
+            watcher.join()
     finally:
+        stop.set()
         jobs.stop_scheduler(scheduler)
         lock.release()
         log.info("scheduler stopped")

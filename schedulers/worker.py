@@ -146,11 +146,15 @@ class DeliveryWorker:
                 .order_by(Delivery.id)
             ):
                 by_account[account_id].append(delivery_id)
-            granted: list[int] = []
+        # Read outside any transaction of ours: on SQLite a second one would wait on it.
+        limits = {account_id: self.adapters.rate_limits(account_id) for account_id in by_account}
+        granted: list[int] = []
+        with self.database.transaction() as session:
             now = self.clock()
             for account_id, account_ids in by_account.items():
-                limits = self.adapters.rate_limits(account_id)
-                count, retry_at = take_slots(session, account_id, limits, len(account_ids), now)
+                count, retry_at = take_slots(
+                    session, account_id, limits[account_id], len(account_ids), now
+                )
                 granted.extend(account_ids[:count])
                 release_unsent(
                     session,
@@ -174,7 +178,6 @@ class DeliveryWorker:
             for delivery in deliveries:
                 try:
                     message = self.renderer.render(session, delivery)
-                    problems = self.adapters.adapter(delivery.channel_account_id).validate(message)
                 except RenderError as exc:
                     outcomes.append(
                         Outcome(delivery.id, Failed(f"could not render: {exc}"), before_send=True)
@@ -190,14 +193,20 @@ class DeliveryWorker:
                         )
                     )
                     continue
-                if problems:
-                    reason = "; ".join(f"{p.field}: {p.message}" for p in problems)
-                    outcomes.append(Outcome(delivery.id, Failed(reason), before_send=True))
-                    continue
                 rendered.append(
                     (delivery.id, delivery.step.campaign_id, delivery.channel_account_id, message)
                 )
-        return rendered
+        # Adapters are built (and may read their account) outside the render transaction.
+        valid = []
+        for item in rendered:
+            delivery_id, _campaign_id, account_id, message = item
+            problems = self.adapters.adapter(account_id).validate(message)
+            if problems:
+                reason = "; ".join(f"{p.field}: {p.message}" for p in problems)
+                outcomes.append(Outcome(delivery_id, Failed(reason), before_send=True))
+            else:
+                valid.append(item)
+        return valid
 
     def _send(self, account_id: int, delivery_id: int, message: RenderedMessage) -> SendResult:
         adapter = self.adapters.adapter(account_id)

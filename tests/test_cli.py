@@ -64,12 +64,6 @@ def test_short_password_is_refused(runner, db):
     assert result.exit_code == 1 and "at least 10 characters" in result.output
 
 
-def test_scheduler_and_worker_say_not_available_yet(runner):
-    for command in ("scheduler", "worker"):
-        result = runner.invoke([command])
-        assert result.exit_code == 1 and "not available yet" in result.output
-
-
 def test_db_upgrade_is_idempotent(runner):
     result = runner.invoke(["db", "upgrade"])
     assert result.exit_code == 0 and "up to date" in result.output

@@ -127,19 +127,25 @@ class Step(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(default=0)
     name: Mapped[str] = mapped_column(String(200))
-    channel_account_id: Mapped[int] = mapped_column(Integer, index=True)
+    channel_account_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_accounts.id", ondelete="RESTRICT"), index=True
+    )
     # The account's kind (email, social, web, print), kept here for reports and rules.
     channel_kind: Mapped[str] = mapped_column(String(16))
-    creative_id: Mapped[int] = mapped_column(Integer)
+    creative_id: Mapped[int] = mapped_column(ForeignKey("creatives.id", ondelete="RESTRICT"))
     # Frozen when the campaign is approved; deliveries record the version they used.
-    creative_version_id: Mapped[int | None] = mapped_column(Integer)
-    segment_id: Mapped[int | None] = mapped_column(Integer)
+    creative_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("creative_versions.id", ondelete="RESTRICT")
+    )
+    segment_id: Mapped[int | None] = mapped_column(ForeignKey("segments.id", ondelete="RESTRICT"))
     # For targets that are not contacts: a print vendor and quantities, a web slug...
     target: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     trigger: Mapped[TriggerKind] = mapped_column(StrEnumType(TriggerKind, 16))
     run_at: Mapped[datetime | None]  # AT: the moment, stored in UTC
     timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
     cron: Mapped[str] = mapped_column(String(120), default="")
+    # CRON: no firing after this moment (None: until the campaign ends).
+    ends_at: Mapped[datetime | None]
     local_date: Mapped[date | None]  # LOCAL_TIME: the day ...
     local_time: Mapped[str] = mapped_column(String(5), default="")  # ... and "HH:MM"
     # UTM overrides for this step, and other per-step switches.
@@ -179,14 +185,19 @@ class Delivery(Base):
     occurrence: Mapped[str] = mapped_column(String(40))
     # The contact id, an address, or a target name: unique within one occurrence.
     recipient_key: Mapped[str] = mapped_column(String(320))
-    contact_id: Mapped[int | None] = mapped_column(Integer)
-    channel_account_id: Mapped[int] = mapped_column(Integer)
+    # Erasing a contact keeps the delivery history without the person.
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    channel_account_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_accounts.id", ondelete="RESTRICT")
+    )
     status: Mapped[DeliveryStatus] = mapped_column(
         StrEnumType(DeliveryStatus, 16), default=DeliveryStatus.PENDING
     )
     # Why a row was suppressed, skipped, deferred, failed or made uncertain.
     reason: Mapped[str] = mapped_column(String(200), default="")
-    creative_version_id: Mapped[int | None] = mapped_column(Integer)
+    creative_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("creative_versions.id", ondelete="RESTRICT")
+    )
     variant_key: Mapped[str] = mapped_column(String(100), default="")
     segment_slug: Mapped[str] = mapped_column(String(100), default="")
     attempts: Mapped[int] = mapped_column(default=0)
@@ -216,7 +227,7 @@ class Event(Base):
     delivery_id: Mapped[int | None] = mapped_column(BigInteger)
     campaign_id: Mapped[int | None] = mapped_column(Integer)
     step_id: Mapped[int | None] = mapped_column(Integer)
-    contact_id: Mapped[int | None] = mapped_column(Integer)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     channel_kind: Mapped[str] = mapped_column(String(16), default="")
     segment_slug: Mapped[str] = mapped_column(String(100), default="")
     url: Mapped[str] = mapped_column(Text, default="")

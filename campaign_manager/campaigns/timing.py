@@ -99,7 +99,9 @@ _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NUMERIC_DAYS = re.compile(r"^(\d)(?:-(\d))?(/\d+)?$")
 
 
-def cron_trigger(expression: str, timezone_name: str) -> CronTrigger:
+def cron_trigger(
+    expression: str, timezone_name: str, ends_at: datetime | None = None
+) -> CronTrigger:
     """A trigger from a standard 5-field crontab line, in a named timezone.
 
     APScheduler 3 numbers weekdays from Monday = 0, unlike crontab (Sunday = 0), so
@@ -125,4 +127,13 @@ def cron_trigger(expression: str, timezone_name: str) -> CronTrigger:
             )
         parts.append(part)
     fields[4] = ",".join(parts)
-    return CronTrigger.from_crontab(" ".join(fields), timezone=zone(timezone_name))
+    minute, hour, day, month, weekday = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=weekday,
+        timezone=zone(timezone_name),
+        end_date=ends_at,
+    )

@@ -19,8 +19,16 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from audiences.contacts import AudienceError
+from audiences.models import SuppressionReason
+from audiences.suppression import suppress
 from campaign_manager.channels.accounts import build_adapter
-from campaign_manager.channels.base import BounceReport, SupportsWebhooks, WebhookRequest
+from campaign_manager.channels.base import (
+    BounceKind,
+    BounceReport,
+    SupportsWebhooks,
+    WebhookRequest,
+)
 from campaign_manager.channels.models import ChannelAccount, ChannelEvent
 
 log = logging.getLogger(__name__)
@@ -112,16 +120,16 @@ def apply_bounce_reports(session: Session, reports: Sequence[BounceReport]) -> l
     """
     to_suppress = [r for r in reports if r.permanent]
     for report in to_suppress:
-        # TODO(lead): wire to audiences.suppress(session, report.email, reason, source) once
-        # the audiences branch is merged: reason "bounced" for a bounce, "complained" for a
-        # complaint; source f"{report.provider} webhook". Until then nothing is suppressed;
-        # the events are stored in channel_events and can be replayed from there.
-        log.info(
-            "%s %s for %s would suppress the address (suppression not wired yet)",
-            report.provider,
-            report.kind.value,
-            report.email,
+        reason = (
+            SuppressionReason.COMPLAINED
+            if report.kind is BounceKind.COMPLAINT
+            else SuppressionReason.BOUNCED
         )
+        try:
+            suppress(session, report.email, reason, f"{report.provider} webhook")
+        except AudienceError as exc:
+            # An address the provider mangled: keep the event, say why nothing happened.
+            log.warning("%s %s not suppressed: %s", report.provider, report.kind.value, exc)
     return to_suppress
 
 

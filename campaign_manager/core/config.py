@@ -317,6 +317,11 @@ def validate_settings(settings: Settings) -> None:
         raise ConfigError(f"{settings.source}: [assets] size limits must be above 0")
     if settings.assets.max_image_pixels < 1_000_000:
         raise ConfigError(f"{settings.source}: [assets] max_image_pixels must be at least 1000000")
+    if settings.is_production and not settings.app.base_url.startswith("https://"):
+        raise ConfigError(
+            f"{settings.source}: [app] base_url must be https:// in production: unsubscribe "
+            "links (RFC 8058) and session cookies need TLS"
+        )
     if not settings.app.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{settings.source}: [app] base_url must start with http:// or https://")
 

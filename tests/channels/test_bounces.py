@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from audiences.models import SuppressionReason
+from audiences.suppression import is_suppressed, suppression_for
 from campaign_manager.channels.base import BounceKind, WebhookRejected, WebhookRequest
 from campaign_manager.channels.bounces import (
     UnknownWebhook,
@@ -29,6 +31,8 @@ def test_events_are_stored_once_and_permanent_ones_applied(db, make_account, ins
     db.commit()
     assert outcome.received == 1 and len(outcome.stored) == 1 and outcome.duplicates == 0
     assert [r.email for r in outcome.to_suppress] == ["gone@example.org"]
+    # The address is now on the suppression list: no campaign will email it again.
+    assert suppression_for(db, "gone@example.org").reason is SuppressionReason.BOUNCED
 
     [event] = db.scalars(select(ChannelEvent)).all()
     assert (event.provider, event.kind, event.permanent) == ("postmark", BounceKind.BOUNCE, True)
@@ -49,6 +53,7 @@ def test_soft_bounces_are_recorded_but_not_applied(db, make_account, instance_pa
     soft = {**BOUNCE, "ID": 9, "Type": "SoftBounce", "Inactive": False}
     outcome = receive_webhook(db, account, postmark_request(soft), instance_path=instance_path)
     assert len(outcome.stored) == 1 and outcome.to_suppress == []
+    assert not is_suppressed(db, soft["Email"])
 
 
 def test_apply_selects_permanent_bounces_and_complaints(db, make_account, instance_path):
@@ -56,6 +61,7 @@ def test_apply_selects_permanent_bounces_and_complaints(db, make_account, instan
     complaint = {**BOUNCE, "RecordType": "SpamComplaint", "ID": 1, "Email": "angry@example.org"}
     outcome = receive_webhook(db, account, postmark_request(complaint), instance_path=instance_path)
     assert apply_bounce_reports(db, outcome.stored) == outcome.stored
+    assert suppression_for(db, "angry@example.org").reason is SuppressionReason.COMPLAINED
 
 
 def test_webhook_addresses_need_the_right_token(db, make_account):

@@ -94,9 +94,21 @@ def test_production_with_a_real_key_uses_secure_cookies():
             "CAMPAIGN_MANAGER_ENV": "production",
             "CAMPAIGN_MANAGER_APP_SECRET_KEY": "x" * 40,
             "CAMPAIGN_MANAGER_SECURITY_CREDENTIAL_KEYS": PRODUCTION_CREDENTIAL_KEY,
+            "CAMPAIGN_MANAGER_APP_BASE_URL": "https://careers.example.org",
         }
     )
     assert settings.is_production and settings.cookie_secure
+
+
+def test_production_needs_an_https_base_url():
+    with pytest.raises(ConfigError, match="base_url must be https"):
+        load_settings(
+            environ={
+                "CAMPAIGN_MANAGER_ENV": "production",
+                "CAMPAIGN_MANAGER_APP_SECRET_KEY": "x" * 40,
+                "CAMPAIGN_MANAGER_SECURITY_CREDENTIAL_KEYS": PRODUCTION_CREDENTIAL_KEY,
+            }
+        )
 
 
 def test_production_refuses_to_start_without_credential_keys():

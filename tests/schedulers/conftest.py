@@ -106,16 +106,26 @@ def channel_accounts(make_account):
 
 
 @pytest.fixture
-def running_step(db, users, channel_accounts):
+def creative(db):
+    """A real (blank) creative the engine's steps can point at."""
+    from creatives.versions import create_creative
+
+    made = create_creative(db, "Engine test email", "email")
+    db.commit()
+    return made
+
+
+@pytest.fixture
+def running_step(db, users, channel_accounts, creative):
     campaign = Campaign(
         name="Collision careers", status=CampaignStatus.RUNNING, created_by_id=users["marketer"].id
     )
     step = Step(
         campaign=campaign,
         name="Students email",
-        channel_account_id=1,
+        channel_account_id=channel_accounts[0].id,
         channel_kind="email",
-        creative_id=1,
+        creative_id=creative.id,
         trigger=TriggerKind.AT,
         run_at=utcnow(),
     )

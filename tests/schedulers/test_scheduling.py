@@ -83,15 +83,15 @@ def test_quiet_hours_defer_to_the_next_morning_local_time():
 
 
 @pytest.fixture
-def campaign_with_steps(db, users):
+def campaign_with_steps(db, users, channel_accounts, creative):
     def make(status=CampaignStatus.APPROVED, run_at=None, trigger=TriggerKind.AT, cron=""):
         campaign = Campaign(name="Careers week", status=status, created_by_id=users["marketer"].id)
         step = Step(
             campaign=campaign,
             name="Post",
-            channel_account_id=1,
+            channel_account_id=channel_accounts[0].id,
             channel_kind="social",
-            creative_id=1,
+            creative_id=creative.id,
             trigger=trigger,
             run_at=run_at,
             cron=cron,
@@ -167,7 +167,7 @@ def test_a_lost_job_store_loses_nothing(app, db, campaign_with_steps):
     settings = app.extensions["settings"]
     database = app.extensions["database"]
     _campaign, step = campaign_with_steps(run_at=utcnow() + timedelta(days=1))
-    scheduler = jobs.start_scheduler(database, settings, blocking=False)
+    scheduler = jobs.start_scheduler(database, settings)
     try:
         _wait_for(lambda: scheduler.get_job(step.job_id) is not None)
     finally:
@@ -177,7 +177,7 @@ def test_a_lost_job_store_loses_nothing(app, db, campaign_with_steps):
     # While no scheduler ran, the step became due.
     step.run_at = utcnow() - timedelta(minutes=10)
     db.commit()
-    scheduler = jobs.start_scheduler(database, settings, blocking=False)
+    scheduler = jobs.start_scheduler(database, settings)
     try:
         _wait_for(lambda: db.scalar(select(func.count()).select_from(Delivery)) == 1)
     finally:
@@ -240,3 +240,19 @@ def test_cron_weekdays_use_crontab_numbering():
     assert sunday.get_next_fire_time(None, utc(2026, 10, 31, 12)).weekday() == 6
     with pytest.raises(ValueError, match="5 fields"):
         jobs.cron_trigger("0 9 * *", "America/New_York")
+
+
+def test_a_recurring_step_stops_at_its_end_date():
+    step = Step(
+        trigger=TriggerKind.CRON,
+        cron="0 11 * * 1,3,5",
+        timezone="America/New_York",
+        ends_at=utc(2026, 11, 5, 0, 0),
+    )
+    trigger = jobs.step_trigger(step)
+    first = trigger.get_next_fire_time(None, utc(2026, 11, 1))
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1))
+    assert (first, second) == (utc(2026, 11, 2, 16), utc(2026, 11, 4, 16))
+    assert trigger.get_next_fire_time(second, second + timedelta(seconds=1)) is None
+    assert jobs.has_more_firings(step, utc(2026, 11, 4, 23))
+    assert not jobs.has_more_firings(step, utc(2026, 11, 5, 1))

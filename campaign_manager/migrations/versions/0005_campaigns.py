@@ -119,6 +119,7 @@ def upgrade() -> None:
         sa.Column("run_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("cron", sa.String(length=120), nullable=False),
+        sa.Column("ends_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("local_date", sa.Date(), nullable=True),
         sa.Column("local_time", sa.String(length=5), nullable=False),
         sa.Column("options", sa.JSON(), nullable=False),

@@ -1,7 +1,7 @@
 """campaign wizard plan: the wizard's choices kept on a draft campaign
 
 Revision ID: 0011_campaigns_ui
-Revises: 0002_audiences, 0003_creatives, 0004_channels, 0005_campaigns
+Revises: 0006_link_campaigns
 Create Date: 2026-11-26 20:20:41.399613
 """
 
@@ -11,12 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_campaigns_ui"
-down_revision: str | Sequence[str] | None = (
-    "0002_audiences",
-    "0003_creatives",
-    "0004_channels",
-    "0005_campaigns",
-)
+down_revision: str | Sequence[str] | None = "0006_link_campaigns"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

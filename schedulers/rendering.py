@@ -1,0 +1,160 @@
+"""Rendering one delivery into the `RenderedMessage` its adapter sends.
+
+Email is rendered per recipient (their name, school, unsubscribe link), with tracked
+links and, where allowed, an open pixel; social, web and print messages are rendered per
+target. The recipient is classified again at send time: somebody who unsubscribed after
+the step was materialised is not sent to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from audiences.recipients import RecipientStatus, recipient_for
+from audiences.unsubscribe import preferences_path, unsubscribe_path
+from campaign_manager.campaigns.models import Campaign, Delivery, Step
+from campaign_manager.channels.base import ChannelKind, MediaItem, RenderedMessage
+from campaign_manager.core.config import Settings
+from campaign_manager.core.security import TokenSigner
+from creatives.email import render_email
+from creatives.errors import CreativeError
+from creatives.social import render_social
+from schedulers.worker import NotEligibleAnyMore, RenderError
+
+# Which network's rules a social adapter's posts follow.
+NETWORK_OF_ADAPTER = {
+    "mastodon": "mastodon",
+    "bluesky": "bluesky",
+    "x": "x",
+    "linkedin": "linkedin",
+    "facebook_page": "facebook",
+}
+
+
+class DeliveryRenderer:
+    def __init__(self, settings: Settings, signer: TokenSigner) -> None:
+        self.settings = settings
+        self.signer = signer
+        self.base_url = settings.app.base_url.rstrip("/")
+
+    def render(self, session: Session, delivery: Delivery) -> RenderedMessage:
+        step = delivery.step
+        version_id = delivery.creative_version_id or step.creative_version_id
+        if version_id is None:
+            raise RenderError("the step has no frozen creative version (approve the campaign)")
+        try:
+            if step.channel_kind == ChannelKind.EMAIL:
+                return self._email(session, delivery, step, version_id)
+            if step.channel_kind == ChannelKind.SOCIAL:
+                return self._social(session, delivery, step, version_id)
+            if step.channel_kind == ChannelKind.WEB:
+                return self._web(session, delivery, step, version_id)
+            if step.channel_kind == ChannelKind.PRINT:
+                return self._print(session, delivery, step, version_id)
+        except CreativeError as exc:
+            raise RenderError(str(exc)) from None
+        raise RenderError(f"no renderer for channel kind {step.channel_kind!r}")
+
+    # --- email ------------------------------------------------------------------------------
+
+    def _email(
+        self, session: Session, delivery: Delivery, step: Step, version_id: int
+    ) -> RenderedMessage:
+        campaign: Campaign = step.campaign
+        recipient = recipient_for(session, delivery.contact_id, "email")
+        if recipient is None:
+            raise NotEligibleAnyMore("skipped", "the contact was erased")
+        if recipient.status is not RecipientStatus.ELIGIBLE:
+            raise NotEligibleAnyMore(recipient.status.value, str(recipient.reason.value))
+        unsubscribe_url = self.base_url + unsubscribe_path(
+            self.signer, recipient.contact_id, campaign.id
+        )
+        context: dict[str, Any] = {
+            **recipient.attributes,
+            "first_name": recipient.first_name,
+            "last_name": recipient.last_name,
+            "school": recipient.school,
+            "region": recipient.region,
+            "unsubscribe_url": unsubscribe_url,
+            "preferences_url": self.base_url + preferences_path(self.signer, recipient.contact_id),
+            "postal_address": self.settings.app.postal_address,
+        }
+        email = render_email(session, version_id, delivery.variant_key, context)
+        domain = (campaign.sender_address or "localhost").rpartition("@")[2]
+        return RenderedMessage(
+            kind=ChannelKind.EMAIL,
+            to=recipient.email or "",
+            to_name=f"{recipient.first_name} {recipient.last_name}".strip(),
+            subject=email.subject,
+            text=email.text,
+            html=email.html,
+            from_address=campaign.sender_address,
+            from_name=campaign.sender_name or self.settings.app.organization_name,
+            reply_to=campaign.reply_to,
+            headers=self._email_headers(delivery, domain, unsubscribe_url),
+            tags=_tags(delivery, step),
+        )
+
+    def _email_headers(
+        self, delivery: Delivery, domain: str, unsubscribe_url: str
+    ) -> dict[str, str]:
+        # One Message-ID per delivery, whatever the attempt: a duplicate is visible.
+        headers = {"Message-ID": f"<cm-delivery-{delivery.id}@{domain}>"}
+        # RFC 8058 one-click unsubscribe needs https; production refuses a plain-http
+        # base_url, so only a development instance sends without these headers (the
+        # footer's unsubscribe link is always there).
+        if unsubscribe_url.startswith("https://"):
+            headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        return headers
+
+    # --- social, web, print -----------------------------------------------------------------
+
+    def _social(
+        self, session: Session, delivery: Delivery, step: Step, version_id: int
+    ) -> RenderedMessage:
+        post = render_social(session, version_id, self._network(session, step))
+        return RenderedMessage(
+            kind=ChannelKind.SOCIAL,
+            text=post.text,
+            link=post.link,
+            media=tuple(
+                MediaItem(
+                    filename=f"image-{index}",
+                    content_type=item.mime,
+                    data=item.data,
+                    alt_text=item.alt_text,
+                    width=item.width,
+                    height=item.height,
+                )
+                for index, item in enumerate(post.media, start=1)
+            ),
+            tags=_tags(delivery, step),
+        )
+
+    def _web(
+        self, session: Session, delivery: Delivery, step: Step, version_id: int
+    ) -> RenderedMessage:
+        from creatives.landing import render_landing_page
+
+        html = render_landing_page(session, version_id, step.options.get("utm", {}))
+        return RenderedMessage(
+            kind=ChannelKind.WEB,
+            title=step.name,
+            html=html,
+            slug=str(step.target.get("slug", "")),
+            publish_at=step.run_at,
+            tags=_tags(delivery, step),
+        )
+
+    def _print(
+        self, session: Session, delivery: Delivery, step: Step, version_id: int
+    ) -> RenderedMessage:
+        raise RenderError("print steps arrive with the print-export adapter")
+
+
+def _tags(delivery: Delivery, step: Step) -> Mapping[str, str]:
+    return {"campaign": str(step.campaign_id), "step": str(step.id), "delivery": str(delivery.id)}
