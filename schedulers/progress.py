@@ -113,7 +113,7 @@ def next_occurrence(step: Step, now: datetime) -> tuple[str, datetime] | None:
             return None
         start = local_time_step_start(step.local_date, parse_clock(step.local_time))
         return step.local_date.isoformat(), start
-    fire = cron_trigger(step.cron, step.timezone).get_next_fire_time(None, now)
+    fire = cron_trigger(step.cron, step.timezone, step.ends_at).get_next_fire_time(None, now)
     if fire is None:
         return None
     moment = fire.astimezone(UTC)

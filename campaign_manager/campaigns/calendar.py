@@ -96,7 +96,7 @@ def _occurrences(
         return [], False
     found: list[tuple[str, datetime | None]] = []
     try:
-        trigger = cron_trigger(step.cron, step.timezone)
+        trigger = cron_trigger(step.cron, step.timezone, step.ends_at)
     except ValueError:
         return [], False
     fire = trigger.get_next_fire_time(None, start)

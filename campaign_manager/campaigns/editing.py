@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import exists, func, select
@@ -160,7 +160,8 @@ def update_campaign(session: Session, campaign: Campaign, data: CampaignInput, u
 class TriggerInput:
     """When a step runs, as a person enters it.
 
-    AT: `on_date` at `clock` ("HH:MM") in `timezone`. CRON: `cron` in `timezone`.
+    AT: `on_date` at `clock` ("HH:MM") in `timezone`. CRON: `cron` in `timezone`, up to
+    and including the local day `ends_on` if given.
     LOCAL_TIME: `on_date` at `clock` in each recipient's own timezone (`timezone` is used
     for recipients whose timezone is unknown).
     """
@@ -170,6 +171,8 @@ class TriggerInput:
     on_date: date | None = None
     clock: str = ""
     cron: str = ""
+    # CRON: the last local day it may fire on (None: until the campaign ends).
+    ends_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -302,6 +305,7 @@ def check_trigger(
         "timezone": tz_name,
         "run_at": None,
         "cron": "",
+        "ends_at": None,
         "local_date": None,
         "local_time": "",
     }
@@ -312,13 +316,26 @@ def check_trigger(
             raise CampaignError(
                 "Enter a cron expression, such as 0 9 * * 1 (Mondays 09:00).", "cron"
             )
+        ends_at = None
+        if trigger.ends_on is not None:
+            # Through the whole last day: it ends when the next local day begins.
+            ends_at = local_to_utc(
+                datetime.combine(trigger.ends_on + timedelta(days=1), time(0)), zone(tz_name)
+            )
         try:
-            cron = cron_trigger(expression, tz_name)
+            cron = cron_trigger(expression, tz_name, ends_at)
         except ValueError as exc:
             raise CampaignError(f"Cron expression: {exc}.", "cron") from None
-        if cron.get_next_fire_time(None, now) is None:
+        unchanged = current is not None and (current.cron, current.ends_at) == (expression, ends_at)
+        if cron.get_next_fire_time(None, now) is None and not unchanged:
+            if ends_at is not None:
+                raise CampaignError(
+                    "The schedule never fires again before its last day; choose a later one.",
+                    "ends_on",
+                )
             raise CampaignError("That cron expression never fires again.", "cron")
         columns["cron"] = expression
+        columns["ends_at"] = ends_at
         return columns, notes
 
     if trigger.on_date is None:
@@ -462,10 +479,12 @@ def remove_step(session: Session, step: Step, user: User) -> None:
 
 def step_input_of(step: Step) -> StepInput:
     """The input that would recreate `step` as it is: what an edit form starts from."""
-    on_date, clock = step.local_date, step.local_time
+    on_date, clock, ends_on = step.local_date, step.local_time, None
     if step.trigger is TriggerKind.AT and step.run_at is not None:
         local = step.run_at.astimezone(zone(step.timezone))
         on_date, clock = local.date(), f"{local:%H:%M}"
+    if step.ends_at is not None:
+        ends_on = step.ends_at.astimezone(zone(step.timezone)).date() - timedelta(days=1)
     return StepInput(
         name=step.name,
         channel_account_id=step.channel_account_id,
@@ -479,6 +498,7 @@ def step_input_of(step: Step) -> StepInput:
             on_date=on_date,
             clock=clock or "",
             cron=step.cron,
+            ends_on=ends_on,
         ),
     )
 

@@ -106,6 +106,12 @@ def in_zone(moment: datetime, tz_name: str) -> datetime:
     return moment.astimezone(zone(tz_name))
 
 
+@bp.app_template_global("step_input")
+def step_input(step: Step) -> StepInput:
+    """A step as a person entered it (local dates and times), for templates."""
+    return step_input_of(step)
+
+
 def _user() -> User:
     return current_user._get_current_object()
 
@@ -214,6 +220,7 @@ class TriggerFormMixin:
         "Cron expression (minute hour day month weekday)",
         validators=[Optional(), Length(max=120)],
     )
+    ends_on = DateField("Last day (optional)", validators=[Optional()])
 
     def to_trigger(self) -> TriggerInput:
         return TriggerInput(
@@ -222,6 +229,7 @@ class TriggerFormMixin:
             on_date=self.on_date.data,
             clock=self.clock.data or "",
             cron=self.cron.data or "",
+            ends_on=self.ends_on.data,
         )
 
     def utm_values(self) -> dict[str, str]:
@@ -237,6 +245,7 @@ def trigger_form_data(data: StepInput) -> dict[str, Any]:
         "clock": trigger.clock,
         "timezone": trigger.timezone,
         "cron": trigger.cron,
+        "ends_on": trigger.ends_on,
         **{key: data.utm.get(key, "") for key in UTM_KEYS},
     }
 

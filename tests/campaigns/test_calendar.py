@@ -68,6 +68,17 @@ def test_occurrences_in_a_window(db, world, make_campaign):
     assert utc.entries[0].moment == datetime(2030, 11, 2, 1, 30, tzinfo=UTC)
 
 
+def test_cron_steps_stop_after_their_last_day(db, world, make_campaign):
+    trigger = TriggerInput(TriggerKind.CRON, "UTC", cron="0 9 * * *", ends_on=date(2030, 11, 3))
+    make_campaign(steps=[social_step(world, trigger=trigger)])
+    found = calendar(db, date(2030, 11, 1), date(2030, 11, 30), "UTC")
+    assert [e.day("UTC") for e in found.entries] == [
+        date(2030, 11, 1),
+        date(2030, 11, 2),
+        date(2030, 11, 3),
+    ]
+
+
 def test_frequent_cron_steps_are_capped(db, world, make_campaign):
     make_campaign(
         steps=[

@@ -274,6 +274,28 @@ def test_cron_steps_are_checked_and_fire_at_local_wall_clock_time(db, world, mak
     assert after.astimezone(UTC) == datetime(2030, 11, 4, 17, 0, tzinfo=UTC)  # PST
 
 
+def test_cron_steps_may_end_on_a_local_day(db, world, make_campaign):
+    weekly = TriggerInput(
+        TriggerKind.CRON, "America/New_York", cron="0 9 * * 1", ends_on=date(2030, 11, 4)
+    )
+    columns, _ = check_trigger(weekly, NOW)
+    # The whole last day counts: it ends at the next local midnight (EST by then).
+    assert columns["ends_at"] == datetime(2030, 11, 5, 5, 0, tzinfo=UTC)
+    with pytest.raises(CampaignError, match="never fires again before its last day") as error:
+        check_trigger(
+            TriggerInput(TriggerKind.CRON, "UTC", cron="0 9 * * 1", ends_on=date(2030, 6, 2)),
+            NOW,
+        )
+    assert error.value.field == "ends_on"
+    campaign = make_campaign()
+    step, _ = add_step(
+        db, campaign, social_step(world, trigger=weekly), world.users["marketer"], now=NOW
+    )
+    assert step_input_of(step).trigger.ends_on == date(2030, 11, 4)
+    # Other kinds of trigger never end.
+    assert check_trigger(at(date(2030, 9, 1), "09:00", "UTC"), NOW)[0]["ends_at"] is None
+
+
 def test_local_time_steps_keep_the_date_and_clock(db, world, make_campaign):
     campaign = make_campaign()
     trigger = TriggerInput(
@@ -347,11 +369,11 @@ def test_step_utm_overrides_are_kept_in_options(db, world, make_campaign):
 
 
 def test_changing_the_creative_forgets_the_frozen_version(db, world, make_campaign):
-    from creatives.versions import create_creative
+    from creatives.versions import create_creative, freeze_current_version
 
     campaign = make_campaign(steps=[social_step(world)])
     step = campaign.steps[0]
-    step.creative_version_id = 42
+    step.creative_version_id = freeze_current_version(db, world.social_creative.id).id
     other = create_creative(db, "Second post", "social")
     update_step(
         db, step, social_step(world, creative_id=other.id), world.users["marketer"], now=NOW
