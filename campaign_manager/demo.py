@@ -113,6 +113,7 @@ def load_campaign(session: Session, ctx: DemoContext) -> None:
         accounts=ctx.channel_accounts,
         marketer=ctx.users[Role.MARKETER],
         approver=ctx.users[Role.APPROVER],
+        vendor=ctx.vendor,
     )
 
 
@@ -122,12 +123,27 @@ def load_audience(session: Session, ctx: DemoContext) -> None:
     ctx.organizations.update({school.name: school for school in audience.schools})
 
 
+def load_print_jobs(session: Session, ctx: DemoContext) -> None:
+    """The demo vendor's print-export account and one ready job, so vendor@example.org
+    finds something to download when signing in."""
+    from campaign_manager.channels.demo import create_demo_print_export, create_demo_print_job
+
+    account = create_demo_print_export(session, base_url=ctx.settings.app.base_url)
+    ctx.channel_accounts[ChannelKind.PRINT] = account
+    if ctx.vendor is None:
+        raise LookupError("load_vendor_and_users must run before load_print_jobs")
+    create_demo_print_job(
+        session, account=account, vendor=ctx.vendor, instance_path=ctx.settings.instance_dir
+    )
+
+
 DEMO_LOADERS: list[Callable[[Session, DemoContext], None]] = [
     load_organizations,
     load_vendor_and_users,
     load_channel_accounts,
     load_audience,
     load_creatives,
+    load_print_jobs,
     load_campaign,
 ]
 

@@ -121,15 +121,25 @@ def publish_landing_page(
     session: Session, creative_id: int, at: datetime | None = None
 ) -> CreativeVersion:
     """Freeze the current version and make it the live page from `at` (default: now)."""
-    creative = get_creative(session, creative_id)
-    if creative.kind is not CreativeKind.WEB:
+    version = freeze_current_version(session, get_creative(session, creative_id).id)
+    return publish_landing_version(session, version.id, at)
+
+
+def publish_landing_version(
+    session: Session, version_id: int, at: datetime | None = None
+) -> CreativeVersion:
+    """Make one (frozen) version the live page from `at`: what an approved step publishes,
+    even if the page was edited again after approval."""
+    version = get_version(session, version_id)
+    if version.creative.kind is not CreativeKind.WEB:
         raise CreativeError("Only landing pages are published.")
+    if not version.is_frozen:
+        raise CreativeError("Only a frozen (approved) version of a page can be published.")
     if at is not None and at.tzinfo is None:
         raise CreativeError("Give the publication time with its time zone.")
-    problems = validate_web(session, variant_content(creative.current_version))
+    problems = validate_web(session, variant_content(version))
     if problems:
         raise CreativeError("Fix the page before publishing: " + problems[0].message)
-    version = freeze_current_version(session, creative_id)
     version.published_at = at or utcnow()
     session.flush()
     return version

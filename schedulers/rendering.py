@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audiences.recipients import RecipientStatus, recipient_for
 from audiences.unsubscribe import preferences_path, unsubscribe_path
 from campaign_manager.campaigns.models import Campaign, Delivery, Step
 from campaign_manager.channels.base import ChannelKind, MediaItem, RenderedMessage
+from campaign_manager.channels.models import ChannelAccount
+from campaign_manager.channels.print_export import PrintExportError, build_print_message
 from campaign_manager.core.config import Settings
 from campaign_manager.core.security import TokenSigner
 from creatives.email import render_email
@@ -135,6 +138,20 @@ class DeliveryRenderer:
             tags=_tags(delivery, step),
         )
 
+    @staticmethod
+    def _network(session: Session, step: Step) -> str:
+        """The network a social step posts to: its adapter's, or the target's (sandbox)."""
+        adapter = session.scalar(
+            select(ChannelAccount.adapter).where(ChannelAccount.id == step.channel_account_id)
+        )
+        network = step.target.get("network") or NETWORK_OF_ADAPTER.get(adapter or "")
+        if not network:
+            raise RenderError(
+                "a social step on a sandbox account needs a target network (x, bluesky, "
+                "mastodon, linkedin or facebook)"
+            )
+        return network
+
     def _web(
         self, session: Session, delivery: Delivery, step: Step, version_id: int
     ) -> RenderedMessage:
@@ -147,13 +164,17 @@ class DeliveryRenderer:
             html=html,
             slug=str(step.target.get("slug", "")),
             publish_at=step.run_at,
+            manifest={"creative_id": step.creative_id, "version_id": version_id},
             tags=_tags(delivery, step),
         )
 
     def _print(
         self, session: Session, delivery: Delivery, step: Step, version_id: int
     ) -> RenderedMessage:
-        raise RenderError("print steps arrive with the print-export adapter")
+        try:
+            return build_print_message(session, version_id, step.target, step_id=step.id)
+        except PrintExportError as exc:
+            raise RenderError(str(exc)) from None
 
 
 def _tags(delivery: Delivery, step: Step) -> Mapping[str, str]:

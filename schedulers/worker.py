@@ -168,7 +168,8 @@ class DeliveryWorker:
         self, ids: list[int], outcomes: list[Outcome]
     ) -> list[tuple[int, int, int, RenderedMessage]]:
         rendered = []
-        with self.database.transaction() as session:
+        # Rendering only reads (a print PDF can take seconds): no write lock held meanwhile.
+        with self.database.reading() as session:
             deliveries = session.scalars(
                 select(Delivery)
                 .where(Delivery.id.in_(ids))

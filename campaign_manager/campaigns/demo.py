@@ -19,7 +19,7 @@ from campaign_manager.campaigns.models import Campaign, CampaignStatus, Step, Tr
 from campaign_manager.campaigns.workflow import transition
 from campaign_manager.channels.base import ChannelKind
 from campaign_manager.channels.models import ChannelAccount
-from campaign_manager.core.accounts import User
+from campaign_manager.core.accounts import User, Vendor
 from campaign_manager.core.db import utcnow
 from creatives.models import Creative
 from creatives.versions import freeze_current_version
@@ -84,6 +84,18 @@ def demo_steps() -> list[DemoStep]:
             target={"network": "mastodon"},
         ),
         DemoStep(
+            "Print: co-branded flyers for 20 schools",
+            ChannelKind.PRINT,
+            "School flyer (US letter)",
+            after=timedelta(days=3),
+            target={
+                "quantity": 150,
+                "paper_stock": "100 lb gloss text",
+                "finishing": "trim to size",
+                "ship_to": "school",
+            },
+        ),
+        DemoStep(
             "Web: careers landing page goes live",
             ChannelKind.WEB,
             "landing",
@@ -100,6 +112,7 @@ def load_demo_campaign(
     accounts: dict[ChannelKind, ChannelAccount],
     marketer: User,
     approver: User,
+    vendor: Vendor,
     now: datetime | None = None,
 ) -> Campaign:
     now = now or utcnow()
@@ -132,7 +145,7 @@ def load_demo_campaign(
             creative_id=creative.id,
             creative_version_id=version.id,
             segment_id=segments[spec.segment].id if spec.segment else None,
-            target=spec.target or {},
+            target=_target(spec, vendor, now),
             trigger=spec.trigger,
             timezone="America/New_York",
         )
@@ -151,3 +164,12 @@ def load_demo_campaign(
         session, campaign, CampaignStatus.APPROVED, approver, "Approved for the fall semester."
     )
     return campaign
+
+
+def _target(spec: DemoStep, vendor: Vendor, now: datetime) -> dict:
+    target = dict(spec.target or {})
+    if spec.kind is ChannelKind.PRINT:
+        # The vendor needs the files a week before the schools open their doors to them.
+        due = (now + spec.after + timedelta(days=10)).date()
+        target.update(vendor_id=vendor.id, due_date=due.isoformat())
+    return target

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from campaign_manager.channels.base import (
     AdapterConfig,
@@ -291,6 +291,8 @@ def build_adapter(
         account_label=account.display_name,
         account_id=account_id,
         instance_path=Path(instance_path),
+        # The same engine and session info (the file storage) as the account's session.
+        session_factory=sessionmaker(bind=engine, expire_on_commit=False, info=dict(session.info)),
     )
 
     def save_credentials(new: Mapping[str, str]) -> None:

@@ -13,7 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 class ChannelKind(enum.StrEnum):
@@ -147,6 +150,10 @@ class AdapterConfig:
     # (the sandbox adapters record messages under <instance>/sandbox/<account id>/).
     account_id: int | None = None
     instance_path: Path | None = None
+    # New sessions on the application's database, for the few adapters that keep records
+    # there (print_export creates print jobs). Each call is a new session: an adapter opens
+    # a short transaction of its own and never holds one across network I/O.
+    session_factory: Callable[[], Session] | None = None
 
 
 @runtime_checkable

@@ -102,7 +102,15 @@ def make_engine(
             # writes fails at once with "database is locked" when another connection wrote
             # in between (WAL snapshots cannot be upgraded); waiting at BEGIN instead is
             # what busy_timeout is for. The cost: transactions must stay short.
-            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            # Sessions opened with Database.reading() only read: a plain BEGIN gives them a
+            # consistent snapshot without blocking writers (WAL).
+            event.listen(
+                engine,
+                "begin",
+                lambda conn: conn.exec_driver_sql(
+                    "BEGIN" if conn.get_execution_options().get("read_only") else "BEGIN IMMEDIATE"
+                ),
+            )
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -140,6 +148,9 @@ class Database:
         # so services that read or write files need no extra argument.
         info = {} if storage is None else {"storage": storage}
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False, info=info)
+        self.read_sessionmaker = sessionmaker(
+            bind=self.engine.execution_options(read_only=True), expire_on_commit=False, info=info
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -159,6 +170,20 @@ class Database:
             session.rollback()
             raise
         finally:
+            session.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads only (rendering, reports), rolled back at the end.
+
+        On SQLite it does not take the write lock, so slow work such as rendering a
+        print PDF never holds up writers. Nothing written in it is kept.
+        """
+        session = self.read_sessionmaker()
+        try:
+            yield session
+        finally:
+            session.rollback()
             session.close()
 
     def dispose(self) -> None:

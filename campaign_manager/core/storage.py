@@ -19,7 +19,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session
 
@@ -49,6 +49,10 @@ class BlobStorage(Protocol):
 
     def get(self, name: str) -> bytes:
         """The bytes of a stored blob; BlobNotFound if there is none."""
+
+    def open(self, name: str) -> BinaryIO:
+        """A binary file object to read the blob in chunks (downloads stream from it);
+        BlobNotFound if there is none. The caller closes it."""
 
     def exists(self, name: str) -> bool: ...
 
@@ -87,6 +91,12 @@ class LocalStorage:
     def get(self, name: str) -> bytes:
         try:
             return self.path_of(name).read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFound(name) from None
+
+    def open(self, name: str) -> BinaryIO:
+        try:
+            return self.path_of(name).open("rb")
         except FileNotFoundError:
             raise BlobNotFound(name) from None
 

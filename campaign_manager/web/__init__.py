@@ -19,6 +19,7 @@ def register_web(app: Flask) -> None:
         deliveries,
         errors,
         main,
+        print_jobs,
         settings,
         tracking,
         unsubscribe,
@@ -35,6 +36,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(deliveries.bp)
     app.register_blueprint(calendar.bp)
     app.register_blueprint(tracking.bp)
+    app.register_blueprint(print_jobs.bp)
     # Providers post webhooks server to server: they carry signatures, not CSRF tokens.
     csrf.exempt(webhooks.bp)
     app.register_blueprint(webhooks.bp)

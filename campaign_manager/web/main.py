@@ -38,7 +38,7 @@ NAV = (
     NavItem("Calendar", "calendar.index"),
     NavItem("Deliveries", "deliveries.index"),
     NavItem("Channels", "channels.index"),
-    NavItem("Print jobs", "main.print_jobs"),
+    NavItem("Print jobs", "print_jobs.index"),
     NavItem("Settings", "settings.index"),
 )
 
@@ -54,7 +54,7 @@ def nav_items() -> list[NavItem]:
 @requires_role(*EVERYONE)
 def dashboard():
     if current_user.role is Role.VENDOR:
-        return redirect(url_for("main.print_jobs"))
+        return redirect(url_for("print_jobs.index"))
     counts = {
         "users": db.session.scalar(select(func.count()).select_from(User)),
         "organizations": db.session.scalar(select(func.count()).select_from(Organization)),
@@ -62,11 +62,3 @@ def dashboard():
     return render_template("main/dashboard.html", counts=counts)
 
 
-@bp.route("/print-jobs")
-@requires_role(*EVERYONE)
-def print_jobs():
-    return render_template(
-        "main/section.html",
-        title="Print jobs",
-        description="Print-ready PDFs for vendors: download, accept, print and ship.",
-    )

@@ -27,7 +27,7 @@ def test_demo_campaign_is_approved_and_its_first_step_sends(app):
         ]
         assert campaign.transitions[1].user_id != campaign.created_by_id
         kinds = {step.channel_kind for step in campaign.steps}
-        assert kinds == {"email", "social", "web"}
+        assert kinds == {"email", "social", "web", "print"}
         first = min((s for s in campaign.steps if s.run_at), key=lambda s: s.run_at)
         assert started + timedelta(seconds=50) <= first.run_at <= utcnow() + timedelta(minutes=1)
         social = next(s for s in campaign.steps if s.trigger is TriggerKind.CRON)

@@ -44,6 +44,7 @@ SAMPLE_ARGUMENTS = {
     "step_id": lambda samples: samples.campaigns.step.id,
     "delivery_id": lambda samples: samples.campaigns.delivery.id,
     "stage": lambda samples: "review",
+    "position": lambda samples: 0,
 }
 
 
@@ -51,12 +52,14 @@ SAMPLE_ARGUMENTS = {
 def samples(users, db, make_account, instance_path):
     """Users plus one record of each kind that URLs name, so every GET can answer 200."""
     from tests.campaigns.samples import make_campaign_samples
+    from tests.channels.print_samples import make_print_job, make_print_samples
     from tests.creatives.samples import make_creative_samples
 
     account = make_account("sandbox_email", name="Matrix sandbox")
     adapter = build_adapter(account, instance_path=instance_path)
     db.commit()
     adapter.send(sample_email(), idempotency_key="matrix-record")
+    print_samples = make_print_samples(db)
     contact = create_contact(db, "sample.contact@example.org", role=ContactRole.STUDENT)
     segment = create_segment(db, "Sample segment", {"type": "all", "rules": []})
     # Another segment uses the sample one, so the walk's POST to its delete route is refused
@@ -83,12 +86,14 @@ def samples(users, db, make_account, instance_path):
         unsubscribe_token=unsubscribe_token(TokenSigner(TEST_SECRET), contact.id),
         channel_account=account,
         creatives=make_creative_samples(db),
+        print_job=make_print_job(db, print_samples, "matrix-job", variants=["lincoln-high"]),
     )
 
 
-# Where two routes use one argument name for different things.
+# Where two routes use one argument name for different things: by endpoint or blueprint.
 ENDPOINT_ARGUMENTS = {
     ("webhooks.receive", "token"): lambda samples: samples.channel_account.webhook_token,
+    ("print_jobs", "job_id"): lambda samples: samples.print_job.id,
 }
 
 
@@ -155,9 +160,22 @@ MUST_BE_FORBIDDEN = {
     ("creatives.live_preview", Role.VIEWER),
     ("creatives.print_pdf", Role.VENDOR),
     ("creatives.update_brand_kit", Role.VIEWER),
+    ("print_jobs.accept", Role.VIEWER),
+    ("print_jobs.accept", Role.MARKETER),
+    ("print_jobs.reject", Role.APPROVER),
+    ("print_jobs.printed", Role.MARKETER),
+    ("print_jobs.shipped", Role.VIEWER),
 }
 MUST_BE_ALLOWED = {
-    ("main.print_jobs", Role.VENDOR),
+    ("print_jobs.index", Role.VENDOR),
+    ("print_jobs.index", Role.VIEWER),
+    ("print_jobs.job", Role.VENDOR),
+    ("print_jobs.job", Role.APPROVER),
+    ("print_jobs.download", Role.VENDOR),
+    ("print_jobs.download", Role.MARKETER),
+    ("print_jobs.accept", Role.VENDOR),
+    ("print_jobs.reject", Role.VENDOR),
+    ("print_jobs.shipped", Role.VENDOR),
     ("settings.index", Role.VENDOR),
     ("settings.create_organization", Role.MARKETER),
     ("campaigns.index", Role.VIEWER),
@@ -203,15 +221,17 @@ def routes(app: Flask):
 
 
 def build_url(app: Flask, rule, samples) -> str:
-    def sample(arg: str):
-        by_endpoint = ENDPOINT_ARGUMENTS.get((rule.endpoint, arg))
-        return (by_endpoint or SAMPLE_ARGUMENTS[arg])(samples)
+    blueprint = rule.endpoint.partition(".")[0]
 
-    missing = [
-        arg
-        for arg in rule.arguments
-        if arg not in SAMPLE_ARGUMENTS and (rule.endpoint, arg) not in ENDPOINT_ARGUMENTS
-    ]
+    def specific(arg: str):
+        return ENDPOINT_ARGUMENTS.get((rule.endpoint, arg)) or ENDPOINT_ARGUMENTS.get(
+            (blueprint, arg)
+        )
+
+    def sample(arg: str):
+        return (specific(arg) or SAMPLE_ARGUMENTS[arg])(samples)
+
+    missing = [arg for arg in rule.arguments if arg not in SAMPLE_ARGUMENTS and not specific(arg)]
     assert not missing, f"add sample values for {missing} (route {rule.rule}) to SAMPLE_ARGUMENTS"
     values = {arg: sample(arg) for arg in rule.arguments}
     with app.test_request_context():

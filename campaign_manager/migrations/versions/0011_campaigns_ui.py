@@ -1,7 +1,7 @@
 """campaign wizard plan: the wizard's choices kept on a draft campaign
 
 Revision ID: 0011_campaigns_ui
-Revises: 0006_link_campaigns
+Revises: 0007_link_print_jobs
 Create Date: 2026-11-26 20:20:41.399613
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_campaigns_ui"
-down_revision: str | Sequence[str] | None = "0006_link_campaigns"
+down_revision: str | Sequence[str] | None = "0007_link_print_jobs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
