@@ -60,5 +60,3 @@ def dashboard():
         "organizations": db.session.scalar(select(func.count()).select_from(Organization)),
     }
     return render_template("main/dashboard.html", counts=counts)
-
-
