@@ -7,7 +7,6 @@ editing an approved campaign sends it back to review, and a running one must be 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -17,6 +16,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from campaign_manager.campaigns import catalog
+from campaign_manager.campaigns.errors import CampaignError
 from campaign_manager.campaigns.models import (
     Campaign,
     CampaignStatus,
@@ -25,6 +25,7 @@ from campaign_manager.campaigns.models import (
     Step,
     TriggerKind,
 )
+from campaign_manager.campaigns.targets import TargetInput, check_target, target_input_of
 from campaign_manager.campaigns.timing import (
     TimingError,
     cron_trigger,
@@ -43,15 +44,6 @@ from creatives.versions import freeze_current_version
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 MAX_UTM_LENGTH = 100
 MAX_FREQUENCY_CAP = 100
-TARGET_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:/-]{0,99}$")
-
-
-class CampaignError(ValueError):
-    """Bad input to a campaign service; `field` names the input at fault, if one is."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 # --- campaigns ------------------------------------------------------------------------------
@@ -181,9 +173,9 @@ class StepInput:
     channel_account_id: int | None
     creative_id: int | None
     trigger: TriggerInput
-    # Email steps go to a segment; social, web and print steps to targets.
+    # Email steps go to a segment; social, web and print steps to a target.
     segment_id: int | None = None
-    target_keys: tuple[str, ...] = ()
+    target: TargetInput = field(default_factory=TargetInput)
     utm: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -193,11 +185,6 @@ class StepValues:
 
     columns: dict[str, Any]
     notes: list[str] = field(default_factory=list)
-
-
-def parse_target_keys(text: str) -> tuple[str, ...]:
-    """Targets typed one per line or separated by commas."""
-    return tuple(k.strip() for k in re.split(r"[,\n]", text or "") if k.strip())
 
 
 def _check_account(session: Session, account_id: int | None) -> tuple[Any, ChannelKind]:
@@ -239,8 +226,14 @@ def _check_creative(session: Session, creative_id: int | None, kind: ChannelKind
 
 
 def check_audience(
-    session: Session, kind: ChannelKind, segment_id: int | None, target_keys: tuple[str, ...]
+    session: Session,
+    kind: ChannelKind,
+    account: Any,
+    creative: Any,
+    segment_id: int | None,
+    target: TargetInput,
 ) -> dict[str, Any]:
+    """Email steps go to a segment; social, web and print steps to a target."""
     if kind is ChannelKind.EMAIL:
         if segment_id is None:
             raise CampaignError("Choose the segment this email goes to.", "segment_id")
@@ -249,24 +242,10 @@ def check_audience(
         return {"segment_id": segment_id, "target": {}}
     if segment_id is not None:
         raise CampaignError(
-            f"A {kind.value} step goes to targets, not to a segment; leave the segment empty.",
+            f"Only email steps go to a segment; leave it empty for a {kind.value} step.",
             "segment_id",
         )
-    if not target_keys:
-        raise CampaignError(
-            f"Name at least one target for this {kind.value} step "
-            "(for example 'account' for the account's own feed).",
-            "target_keys",
-        )
-    for key in target_keys:
-        if not TARGET_KEY.match(key):
-            raise CampaignError(
-                f"Target {key!r}: use letters, digits and . _ @ : / - (up to 100 characters).",
-                "target_keys",
-            )
-    if len(set(target_keys)) != len(target_keys):
-        raise CampaignError("A target is listed twice.", "target_keys")
-    return {"segment_id": None, "target": {"keys": list(target_keys)}}
+    return {"segment_id": None, "target": check_target(session, kind, account, creative, target)}
 
 
 def _dst_note(local: datetime, moment: datetime, tz_name: str) -> str | None:
@@ -392,8 +371,8 @@ def check_step(
     if len(name) > 200:
         raise CampaignError("The step name is longer than 200 characters.", "name")
     account, kind = _check_account(session, data.channel_account_id)
-    _check_creative(session, data.creative_id, kind, account)
-    audience = check_audience(session, kind, data.segment_id, data.target_keys)
+    creative = _check_creative(session, data.creative_id, kind, account)
+    audience = check_audience(session, kind, account, creative, data.segment_id, data.target)
     trigger_columns, notes = check_trigger(data.trigger, now, current)
     options = dict(current.options or {}) if current else {}
     utm = clean_utm(data.utm)
@@ -490,7 +469,7 @@ def step_input_of(step: Step) -> StepInput:
         channel_account_id=step.channel_account_id,
         creative_id=step.creative_id,
         segment_id=step.segment_id,
-        target_keys=tuple((step.target or {}).get("keys", ())),
+        target=target_input_of(step.target),
         utm=dict((step.options or {}).get("utm", {})),
         trigger=TriggerInput(
             kind=step.trigger,

@@ -6,12 +6,12 @@ writes all of them at once or none. The plan (a JSON object) holds:
 
     segment_ids:  [int]                  who email steps go to
     account_ids:  [int]                  channel accounts to send through
-    targets:      {account_id: [str]}    targets of social, web and print accounts
     creatives:    {account_id: int}      the creative each account sends
     steps:        {plan_key: step_id}    the steps the wizard wrote
 
-One step is planned per email account and segment, and one per other account. Steps added
-on the campaign page outside the wizard are never touched by it.
+One step is planned per email account and segment, and one per other account; the target
+of a social, web or print step (network, page address, print order) is entered with its
+schedule. Steps added on the campaign page outside the wizard are never touched by it.
 """
 
 from __future__ import annotations
@@ -29,13 +29,12 @@ from campaign_manager.campaigns.editing import (
     StepInput,
     TriggerInput,
     add_step,
-    check_audience,
     check_step,
-    parse_target_keys,
     remove_step,
     update_step,
 )
 from campaign_manager.campaigns.models import Campaign, CampaignStatus
+from campaign_manager.campaigns.targets import TargetInput
 from campaign_manager.campaigns.workflow import note_edit
 from campaign_manager.channels.base import ChannelKind
 from campaign_manager.core.accounts import User
@@ -65,19 +64,19 @@ STAGES = tuple(Stage)
 
 @dataclass(frozen=True)
 class PlannedStep:
-    """A step the wizard will write: one account, one segment (email) or its targets."""
+    """A step the wizard will write: one account, and for email one segment."""
 
     key: str
     account: catalog.AccountChoice
     segment: catalog.Choice | None
-    target_keys: tuple[str, ...]
     creative_id: int | None
     step_id: int | None
 
     @property
     def default_name(self) -> str:
-        audience = self.segment.label if self.segment else ", ".join(self.target_keys)
-        return f"{self.account.label} → {audience}"
+        if self.segment is None:
+            return self.account.label
+        return f"{self.account.label} → {self.segment.label}"
 
 
 @dataclass
@@ -115,7 +114,6 @@ def planned_steps(session: Session, campaign: Campaign) -> list[PlannedStep]:
     accounts = {a.id: a for a in catalog.account_choices(session)}
     segments = {s.id: s for s in catalog.segment_choices(session)}
     creatives = {int(k): v for k, v in (plan.get("creatives") or {}).items()}
-    targets = {int(k): tuple(v) for k, v in (plan.get("targets") or {}).items()}
     step_ids = plan.get("steps") or {}
     planned = []
     for account_id in plan.get("account_ids") or []:
@@ -129,21 +127,12 @@ def planned_steps(session: Session, campaign: Campaign) -> list[PlannedStep]:
                     continue
                 key = f"{account_id}:segment:{segment_id}"
                 planned.append(
-                    PlannedStep(
-                        key, account, segment, (), creatives.get(account_id), step_ids.get(key)
-                    )
+                    PlannedStep(key, account, segment, creatives.get(account_id), step_ids.get(key))
                 )
         else:
-            key = f"{account_id}:targets"
+            key = f"{account_id}:target"
             planned.append(
-                PlannedStep(
-                    key,
-                    account,
-                    None,
-                    targets.get(account_id, ()),
-                    creatives.get(account_id),
-                    step_ids.get(key),
-                )
+                PlannedStep(key, account, None, creatives.get(account_id), step_ids.get(key))
             )
     return planned
 
@@ -189,9 +178,8 @@ def save_audience(
     *,
     segment_ids: Sequence[int],
     account_ids: Sequence[int],
-    targets: Mapping[int, str],
 ) -> None:
-    """Who (segments, for email) and through which channel accounts (with their targets)."""
+    """Who (segments, for email) and through which channel accounts."""
     _require_draft(campaign)
     errors: dict[str, object] = {}
     accounts = {a.id: a for a in catalog.account_choices(session)}
@@ -212,23 +200,12 @@ def save_audience(
         errors["segment_ids"] = "Choose at least one segment for the email accounts."
     if any(s not in segments for s in segment_ids):
         errors["segment_ids"] = "A chosen segment no longer exists."
-    target_plan: dict[str, list[str]] = {}
-    for account in chosen:
-        if account is None or account.kind is ChannelKind.EMAIL or account.kind is None:
-            continue
-        keys = parse_target_keys(targets.get(account.id, ""))
-        try:
-            check_audience(session, account.kind, None, keys)
-        except CampaignError as exc:
-            errors[f"targets_{account.id}"] = str(exc)
-        target_plan[str(account.id)] = list(keys)
     if errors:
         raise StageErrors(errors)
     plan = _plan(campaign)
     plan.update(
         segment_ids=segment_ids if has_email else [],
         account_ids=[a.id for a in chosen],
-        targets=target_plan,
     )
     note_edit(session, campaign, user, "audience")
     _save_plan(campaign, plan)
@@ -278,6 +255,7 @@ class ScheduledStep:
     name: str
     trigger: TriggerInput
     utm: Mapping[str, str] = field(default_factory=dict)
+    target: TargetInput = field(default_factory=TargetInput)
 
 
 def save_schedule(
@@ -310,7 +288,7 @@ def save_schedule(
             channel_account_id=item.account.id,
             creative_id=item.creative_id,
             segment_id=item.segment.id if item.segment else None,
-            target_keys=item.target_keys,
+            target=entry.target,
             trigger=entry.trigger,
             utm=entry.utm,
         )

@@ -49,7 +49,6 @@ from campaign_manager.campaigns.editing import (
     approve_campaign,
     campaign_problems,
     create_campaign,
-    parse_target_keys,
     remove_step,
     step_has_deliveries,
     step_input_of,
@@ -65,14 +64,16 @@ from campaign_manager.campaigns.models import (
     TriggerKind,
 )
 from campaign_manager.campaigns.reports import campaign_report
+from campaign_manager.campaigns.targets import TargetInput, describe_target, is_sandbox
 from campaign_manager.campaigns.timing import zone
 from campaign_manager.campaigns.wizard import Stage, StageErrors
 from campaign_manager.campaigns.workflow import WorkflowError, transition
 from campaign_manager.channels.base import ChannelKind
-from campaign_manager.core.accounts import User
+from campaign_manager.core.accounts import User, Vendor
 from campaign_manager.extensions import db
 from campaign_manager.web.authz import APPROVERS, EDITORS, STAFF, requires_role
 from campaign_manager.web.charts import Series, bar_chart
+from creatives.social_rules import Network
 from schedulers.progress import campaign_progress, dry_run_step
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
@@ -104,6 +105,11 @@ def timezone_choices() -> list[str]:
 @bp.app_template_filter("in_zone")
 def in_zone(moment: datetime, tz_name: str) -> datetime:
     return moment.astimezone(zone(tz_name))
+
+
+@bp.app_template_global("describe_target")
+def describe_step_target(step: Step) -> str:
+    return describe_target(step.channel_kind, step.target)
 
 
 @bp.app_template_global("step_input")
@@ -236,6 +242,68 @@ class TriggerFormMixin:
         return {key: self[key].data or "" for key in UTM_KEYS}
 
 
+class TargetFormMixin:
+    """The target fields of social, web and print steps; `to_target` reads them."""
+
+    network = SelectField("Network (sandbox social accounts)")
+    slug = StringField("Page address (web steps)", validators=[Optional(), Length(max=200)])
+    vendor_id = SelectField("Print vendor", coerce=_int_or_none)
+    quantity = IntegerField(
+        "Copies of each variant",
+        validators=[Optional(), NumberRange(min=1, max=1_000_000, message="Enter 1 or more.")],
+    )
+    paper_stock = StringField("Paper stock", validators=[Optional(), Length(max=200)])
+    due_date = DateField("Due at the vendor by", validators=[Optional()])
+    finishing = StringField("Finishing (optional)", validators=[Optional(), Length(max=300)])
+    ship_to = SelectField(
+        "Ship to",
+        choices=[
+            SelectChoice("school", "Each school (the partner's address)"),
+            SelectChoice("vendor", "The vendor"),
+        ],
+        default="school",
+    )
+    variants = StringField(
+        "Co-brand partners to print (optional)", validators=[Optional(), Length(max=2000)]
+    )
+
+    def setup_target_choices(self) -> None:
+        self.network.choices = [SelectChoice("", "Choose a network")] + [
+            SelectChoice(n.value) for n in Network
+        ]
+        self.vendor_id.choices = [SelectChoice("", "Choose a vendor")] + [
+            SelectChoice(v.id, v.name)
+            for v in db.session.scalars(select(Vendor).order_by(Vendor.name))
+        ]
+
+    def to_target(self) -> TargetInput:
+        return TargetInput(
+            network=self.network.data or "",
+            slug=self.slug.data or "",
+            vendor_id=self.vendor_id.data,
+            quantity=self.quantity.data,
+            paper_stock=self.paper_stock.data or "",
+            due_date=self.due_date.data,
+            finishing=self.finishing.data or "",
+            ship_to=self.ship_to.data or "school",
+            variants=self.variants.data or "",
+        )
+
+
+def target_form_data(target: TargetInput) -> dict[str, Any]:
+    return {
+        "network": target.network,
+        "slug": target.slug,
+        "vendor_id": target.vendor_id,
+        "quantity": target.quantity,
+        "paper_stock": target.paper_stock,
+        "due_date": target.due_date,
+        "finishing": target.finishing,
+        "ship_to": target.ship_to,
+        "variants": target.variants,
+    }
+
+
 def trigger_form_data(data: StepInput) -> dict[str, Any]:
     trigger = data.trigger
     return {
@@ -247,10 +315,11 @@ def trigger_form_data(data: StepInput) -> dict[str, Any]:
         "cron": trigger.cron,
         "ends_on": trigger.ends_on,
         **{key: data.utm.get(key, "") for key in UTM_KEYS},
+        **target_form_data(data.target),
     }
 
 
-class ScheduleEntryForm(TriggerFormMixin, FlaskForm):
+class ScheduleEntryForm(TriggerFormMixin, TargetFormMixin, FlaskForm):
     """One planned step on the wizard's schedule stage (a sub-form, without its own CSRF)."""
 
     name = StringField("Step name", validators=[Optional(), Length(max=200)])
@@ -258,24 +327,22 @@ class ScheduleEntryForm(TriggerFormMixin, FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.timezone.choices = [SelectChoice(name) for name in timezone_choices()]
+        self.setup_target_choices()
 
 
 _utm_fields(ScheduleEntryForm)
 
 
-class StepForm(TriggerFormMixin, FlaskForm):
+class StepForm(TriggerFormMixin, TargetFormMixin, FlaskForm):
     name = StringField("Step name", validators=[Length(max=200)])
     channel_account_id = SelectField("Channel account", coerce=_int_or_none)
     creative_id = SelectField("Creative", coerce=_int_or_none)
     segment_id = SelectField("Segment (email steps)", coerce=_int_or_none)
-    target_keys = TextAreaField(
-        "Targets (social, web and print steps; one per line)",
-        validators=[Optional(), Length(max=5000)],
-    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.timezone.choices = [SelectChoice(name) for name in timezone_choices()]
+        self.setup_target_choices()
         session = db.session
         accounts = catalog.account_choices(session)
         self.channel_account_id.choices = [SelectChoice("", "Choose an account")] + [
@@ -298,7 +365,7 @@ class StepForm(TriggerFormMixin, FlaskForm):
             channel_account_id=self.channel_account_id.data,
             creative_id=self.creative_id.data,
             segment_id=self.segment_id.data,
-            target_keys=parse_target_keys(self.target_keys.data or ""),
+            target=self.to_target(),
             trigger=self.to_trigger(),
             utm=self.utm_values(),
         )
@@ -313,7 +380,6 @@ def step_form_data(data: StepInput) -> dict[str, Any]:
         "channel_account_id": data.channel_account_id,
         "creative_id": data.creative_id,
         "segment_id": data.segment_id,
-        "target_keys": "\n".join(data.target_keys),
     }
 
 
@@ -456,24 +522,11 @@ def _checkbox_list(label: str) -> SelectMultipleField:
     )
 
 
-def _audience_form(accounts: list[catalog.AccountChoice], segments, plan: dict, **kwargs):
+def _audience_form(accounts: list[catalog.AccountChoice], segments, **kwargs):
     class AudienceForm(FlaskForm):
         segment_ids = _checkbox_list("Segments (who the email steps go to)")
         account_ids = _checkbox_list("Channel accounts to send through")
 
-    targets = plan.get("targets") or {}
-    for account in accounts:
-        if account.kind not in (None, ChannelKind.EMAIL):
-            default = ", ".join(targets.get(str(account.id), ["account"]))
-            setattr(
-                AudienceForm,
-                f"targets_{account.id}",
-                StringField(
-                    f"Targets for {account.label}",
-                    default=default,
-                    validators=[Optional(), Length(max=5000)],
-                ),
-            )
     form = AudienceForm(**kwargs)
     form.segment_ids.choices = [SelectChoice(s.id, s.label) for s in segments]
     form.account_ids.choices = [
@@ -492,14 +545,13 @@ def _audience(campaign: Campaign):
         form = _audience_form(
             accounts,
             segments,
-            plan,
             data={
                 "segment_ids": plan.get("segment_ids", []),
                 "account_ids": plan.get("account_ids", []),
             },
         )
     else:
-        form = _audience_form(accounts, segments, plan)
+        form = _audience_form(accounts, segments)
     if form.validate_on_submit():
         try:
             wizard.save_audience(
@@ -508,11 +560,6 @@ def _audience(campaign: Campaign):
                 _user(),
                 segment_ids=form.segment_ids.data or [],
                 account_ids=form.account_ids.data or [],
-                targets={
-                    a.id: form[f"targets_{a.id}"].data or ""
-                    for a in accounts
-                    if f"targets_{a.id}" in form
-                },
             )
         except StageErrors as exc:
             for name, message in exc.errors.items():
@@ -527,12 +574,10 @@ def _audience(campaign: Campaign):
             return _next_stage(campaign, Stage.AUDIENCE)
     status = 400 if form.is_submitted() else 200
     unusable = [a for a in accounts if not a.is_usable]
-    target_accounts = [a for a in accounts if a.is_usable and a.kind is not ChannelKind.EMAIL]
     return render_template(
         "campaigns/wizard_audience.html",
         form=form,
         unusable=unusable,
-        target_accounts=target_accounts,
         **_wizard_context(campaign, Stage.AUDIENCE),
     ), status
 
@@ -627,6 +672,7 @@ def _schedule(campaign: Campaign):
                             name=form.name.data or "",
                             trigger=form.to_trigger(),
                             utm=form.utm_values(),
+                            target=form.to_target(),
                         )
                         for item, form in entries
                     },
@@ -652,6 +698,7 @@ def _schedule(campaign: Campaign):
         "campaigns/wizard_schedule.html",
         form=parent,
         entries=entries,
+        sandbox_ids={item.account.id for item, _ in entries if is_sandbox(item.account.adapter)},
         **_wizard_context(campaign, Stage.SCHEDULE),
     ), status
 
@@ -771,11 +818,7 @@ def _flash_notes(notes: list[str]) -> None:
 @requires_role(*EDITORS)
 def new_step(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
-    form = (
-        StepForm(data={"timezone": campaign.timezone, "target_keys": "account"})
-        if request.method == "GET"
-        else StepForm()
-    )
+    form = StepForm(data={"timezone": campaign.timezone}) if request.method == "GET" else StepForm()
     if form.validate_on_submit():
         try:
             step, notes = add_step(db.session, campaign, form.to_input(), _user())

@@ -17,8 +17,11 @@ from campaign_manager.campaigns.editing import (
     create_campaign,
 )
 from campaign_manager.campaigns.models import Delivery, DeliveryStatus, TriggerKind
+from campaign_manager.campaigns.targets import TargetInput
 from campaign_manager.core.accounts import Role, User, create_vendor
 from campaign_manager.core.security import hash_password
+from creatives.content import SocialContent
+from creatives.editing import save_variant
 from creatives.versions import create_creative
 from tests.conftest import TEST_PASSWORD
 
@@ -60,6 +63,12 @@ def world(db, users, make_account):
     web = make_account("sandbox_web", name="Careers site")
     email_creative = create_creative(db, "Welcome email", "email")
     social_creative = create_creative(db, "Scholarship post", "social")
+    save_variant(
+        db,
+        social_creative.id,
+        "",
+        SocialContent(text="Scholarships for future technicians", networks=["mastodon", "x"]),
+    )
     web_creative = create_creative(db, "Careers page", "web", slug="careers")
     # Migration 0002 creates them; PostgreSQL test runs empty every table between tests.
     ensure_builtin_segments(db)
@@ -96,7 +105,7 @@ def social_step(world, **changes) -> StepInput:
         "name": "Monday post",
         "channel_account_id": world.social.id,
         "creative_id": world.social_creative.id,
-        "target_keys": ("account",),
+        "target": TargetInput(network="mastodon"),
         "trigger": TriggerInput(
             TriggerKind.AT, "America/New_York", on_date=date(2030, 9, 1), clock="09:00"
         ),

@@ -23,9 +23,12 @@ from campaign_manager.campaigns.models import (
     Step,
     TriggerKind,
 )
+from campaign_manager.campaigns.targets import TargetInput
 from campaign_manager.campaigns.workflow import transition
 from campaign_manager.channels.accounts import create_account
 from campaign_manager.core.accounts import User
+from creatives.content import SocialContent
+from creatives.editing import save_variant
 from creatives.versions import create_creative
 
 
@@ -41,6 +44,7 @@ def make_campaign_samples(db: Session, users: dict[str, User]) -> CampaignSample
         db, adapter="sandbox_social", display_name="Sample social", settings={}, credentials={}
     )
     creative = create_creative(db, "Sample post", "social")
+    save_variant(db, creative.id, "", SocialContent(text="Sample", networks=["x"]))
     campaign = create_campaign(db, CampaignInput(name="Sample campaign"), users["marketer"])
     step, _ = add_step(
         db,
@@ -49,7 +53,7 @@ def make_campaign_samples(db: Session, users: dict[str, User]) -> CampaignSample
             name="Sample step",
             channel_account_id=account.id,
             creative_id=creative.id,
-            target_keys=("account",),
+            target=TargetInput(network="x"),
             trigger=TriggerInput(TriggerKind.AT, "UTC", on_date=date(2030, 9, 1), clock="09:00"),
         ),
         users["marketer"],

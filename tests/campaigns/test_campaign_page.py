@@ -10,6 +10,7 @@ from campaign_manager.campaigns.models import (
     DeliveryStatus,
     Step,
 )
+from campaign_manager.campaigns.targets import TargetInput
 from campaign_manager.campaigns.workflow import transition
 from tests.campaigns.conftest import sign_in, social_step
 
@@ -28,7 +29,7 @@ def running_campaign(db, world, make_campaign):
                 name="Site page",
                 channel_account_id=world.web.id,
                 creative_id=world.web_creative.id,
-                target_keys=("careers",),
+                target=TargetInput(),
             ),
         ]
     )
@@ -174,7 +175,7 @@ def test_step_added_edited_and_removed_through_forms(client, db, world, make_cam
         "channel_account_id": str(world.social.id),
         "creative_id": str(world.web_creative.id),
         "segment_id": "",
-        "target_keys": "account",
+        "network": "mastodon",
         "trigger": "at",
         "on_date": "2031-11-07",
         "clock": "12:00",
@@ -217,15 +218,13 @@ def test_editing_an_approved_campaign_on_its_page_sends_it_back(client, db, worl
 
 
 def test_dry_run_counts_what_a_step_would_make(client, db, world, make_campaign):
-    campaign = make_campaign(
-        steps=[social_step(world, target_keys=("account", "second-feed", "third-feed"))]
-    )
+    campaign = make_campaign(steps=[social_step(world)])
     step = campaign.steps[0]
     sign_in(client, world.users["approver"])
     page = client.get(f"/campaigns/{campaign.id}/steps/{step.id}/dry-run")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "<dd>3</dd>" in html and '<td>pending</td><td class="num">3</td>' in html
+    assert "<dd>1</dd>" in html and '<td>pending</td><td class="num">1</td>' in html
     assert db.scalar(select(Delivery)) is None  # nothing written
     sign_in(client, world.users["viewer"])
     assert client.get(f"/campaigns/{campaign.id}/steps/{step.id}/dry-run").status_code == 403

@@ -26,9 +26,12 @@ from campaign_manager.campaigns.models import (
     Step,
     TriggerKind,
 )
+from campaign_manager.campaigns.targets import TargetInput
 from campaign_manager.campaigns.workflow import WorkflowError, transition
 from campaign_manager.channels.accounts import set_account_enabled
 from campaign_manager.core.db import utcnow
+from creatives.content import SocialContent
+from creatives.editing import save_variant
 from tests.campaigns.conftest import FALL_BACK, NOW, email_step, social_step
 
 
@@ -141,18 +144,94 @@ def test_creative_must_match_the_account_kind(db, world, make_campaign):
     assert error.value.field == "creative_id"
 
 
-def test_social_steps_need_targets_not_segments(db, world, make_campaign):
+def test_social_steps_on_a_sandbox_account_name_their_network(db, world, make_campaign):
     campaign = make_campaign()
     marketer = world.users["marketer"]
-    with pytest.raises(CampaignError, match="goes to targets, not to a segment"):
-        add_step(db, campaign, social_step(world, segment_id=1), marketer, now=NOW)
-    with pytest.raises(CampaignError, match="Name at least one target") as error:
-        add_step(db, campaign, social_step(world, target_keys=()), marketer, now=NOW)
-    assert error.value.field == "target_keys"
-    with pytest.raises(CampaignError, match="listed twice"):
-        add_step(db, campaign, social_step(world, target_keys=("a", "a")), marketer, now=NOW)
-    with pytest.raises(CampaignError, match="use letters"):
-        add_step(db, campaign, social_step(world, target_keys=("no spaces",)), marketer, now=NOW)
+    with pytest.raises(CampaignError, match="Only email steps go to a segment"):
+        add_step(db, campaign, social_step(world, segment_id=world.students.id), marketer, now=NOW)
+    with pytest.raises(CampaignError, match="choose the network it stands in for") as error:
+        add_step(db, campaign, social_step(world, target=TargetInput()), marketer, now=NOW)
+    assert error.value.field == "network"
+    with pytest.raises(CampaignError, match="written for mastodon, x, not bluesky"):
+        add_step(
+            db,
+            campaign,
+            social_step(world, target=TargetInput(network="bluesky")),
+            marketer,
+            now=NOW,
+        )
+    step, _ = add_step(
+        db, campaign, social_step(world, target=TargetInput(network="X")), marketer, now=NOW
+    )
+    assert step.target == {"network": "x"}
+
+
+def web_step(world, **changes):
+    return social_step(
+        world,
+        name="Landing page",
+        channel_account_id=world.web.id,
+        creative_id=world.web_creative.id,
+        **changes,
+    )
+
+
+def test_web_steps_publish_at_a_page_address(db, world, make_campaign):
+    campaign = make_campaign()
+    marketer = world.users["marketer"]
+    step, _ = add_step(db, campaign, web_step(world, target=TargetInput()), marketer, now=NOW)
+    assert step.target == {"slug": "careers"}  # the landing page's own address
+    step, _ = add_step(
+        db, campaign, web_step(world, target=TargetInput(slug="/jobs/Spring/")), marketer, now=NOW
+    )
+    assert step.target == {"slug": "jobs/spring"}
+    with pytest.raises(CampaignError, match="lower-case letters, digits") as error:
+        add_step(db, campaign, web_step(world, target=TargetInput(slug="a b")), marketer, now=NOW)
+    assert error.value.field == "slug"
+
+
+def test_print_steps_carry_a_checked_vendor_order(db, world, make_campaign):
+    from tests.channels.print_samples import make_print_samples
+
+    samples = make_print_samples(db)
+    campaign = make_campaign()
+    marketer = world.users["marketer"]
+
+    def print_step(**target):
+        return social_step(
+            world,
+            name="Flyers",
+            channel_account_id=samples.export_account.id,
+            creative_id=samples.piece.id,
+            target=TargetInput(**target),
+        )
+
+    with pytest.raises(CampaignError, match="The print order is not complete") as error:
+        add_step(db, campaign, print_step(), marketer, now=NOW)
+    assert error.value.field == "vendor_id"
+    assert "quantity is required" in str(error.value)
+    order = {
+        "vendor_id": samples.vendor.id,
+        "quantity": 150,
+        "paper_stock": "100 lb gloss text",
+        "due_date": date(2030, 8, 20),
+    }
+    with pytest.raises(CampaignError, match="unknown co-brand partner") as error:
+        add_step(db, campaign, print_step(**order, variants="nowhere-high"), marketer, now=NOW)
+    assert error.value.field == "variants"
+    step, _ = add_step(
+        db,
+        campaign,
+        print_step(**order, variants="lincoln-high, roosevelt-high"),
+        marketer,
+        now=NOW,
+    )
+    assert step.channel_kind == "print"
+    assert step.target["variants"] == ["lincoln-high", "roosevelt-high"]
+    assert (step.target["quantity"], step.target["due_date"]) == (150, "2030-08-20")
+    # The edit form shows the order back as entered.
+    shown = step_input_of(step).target
+    assert (shown.vendor_id, shown.variants) == (samples.vendor.id, "lincoln-high, roosevelt-high")
 
 
 def test_email_step_needs_a_segment(db, world, make_campaign):
@@ -161,7 +240,7 @@ def test_email_step_needs_a_segment(db, world, make_campaign):
         world,
         channel_account_id=world.email.id,
         creative_id=world.email_creative.id,
-        target_keys=(),
+        target=TargetInput(),
     )
     with pytest.raises(CampaignError, match="Choose the segment") as error:
         add_step(db, campaign, data, world.users["marketer"], now=NOW)
@@ -375,6 +454,7 @@ def test_changing_the_creative_forgets_the_frozen_version(db, world, make_campai
     step = campaign.steps[0]
     step.creative_version_id = freeze_current_version(db, world.social_creative.id).id
     other = create_creative(db, "Second post", "social")
+    save_variant(db, other.id, "", SocialContent(text="Apply now", networks=["mastodon"]))
     update_step(
         db, step, social_step(world, creative_id=other.id), world.users["marketer"], now=NOW
     )

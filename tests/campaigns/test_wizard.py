@@ -21,6 +21,8 @@ def schedule_entry(index: int, **values) -> dict:
         "clock": "09:00",
         "timezone": "America/New_York",
         "cron": "",
+        # Social steps on a sandbox account name their network; others ignore it.
+        "network": "mastodon",
     }
     entry.update(values)
     return {f"p{index}-{key}": value for key, value in entry.items()}
@@ -63,8 +65,6 @@ def test_wizard_from_details_to_submission(client, db, world):
         stage_url(campaign.id, "audience"),
         {
             "account_ids": [str(world.social.id), str(world.web.id)],
-            f"targets_{world.social.id}": "account",
-            f"targets_{world.web.id}": "careers, scholarships",
         },
     )
     assert saved.headers["Location"] == stage_url(campaign.id, "creatives")
@@ -95,8 +95,10 @@ def test_wizard_from_details_to_submission(client, db, world):
     # Schedule: one bad entry and nothing is written.
     page = client.get(stage_url(campaign.id, "schedule"))
     html = page.get_data(as_text=True)
-    assert "Coalition social → account" in html
-    assert "Careers site → careers, scholarships" in html
+    assert "<legend>Coalition social" in html and "<legend>Careers site" in html
+    # Each planned step shows only its kind's target fields.
+    assert 'name="p0-network"' in html and 'name="p0-slug"' not in html
+    assert 'name="p1-slug"' in html and 'name="p1-network"' not in html
     bad = client.post_form(
         stage_url(campaign.id, "schedule"),
         {
@@ -111,15 +113,18 @@ def test_wizard_from_details_to_submission(client, db, world):
         stage_url(campaign.id, "schedule"),
         {
             **schedule_entry(0, name="Monday post", timezone="America/Los_Angeles"),
-            **schedule_entry(1, trigger="cron", cron="0 9 * * 1-5", utm_content="site"),
+            **schedule_entry(
+                1, trigger="cron", cron="0 9 * * 1-5", utm_content="site", slug="jobs"
+            ),
         },
     )
     assert saved.headers["Location"] == stage_url(campaign.id, "review")
     db.expire_all()
     steps = {s.name: s for s in db.scalars(select(Step))}
     assert steps["Monday post"].run_at == datetime(2031, 11, 2, 17, 0, tzinfo=UTC)  # PST
-    assert steps["Monday post"].target == {"keys": ["account"]}
-    web_step = steps["Careers site → careers, scholarships"]
+    assert steps["Monday post"].target == {"network": "mastodon"}
+    web_step = steps["Careers site"]
+    assert web_step.target == {"slug": "jobs"}
     assert (web_step.cron, web_step.channel_kind) == ("0 9 * * 1-5", "web")
     assert web_step.options == {"utm": {"utm_content": "site"}}
 
@@ -216,7 +221,7 @@ def test_email_steps_one_per_segment_with_variant_notes(client, db, world):
     steps = {s.name: s for s in db.scalars(select(Step))}
     assert steps["Newsletter → Students"].segment_id == world.students.id
     assert steps["Newsletter → Parents"].segment_id == world.parents.id
-    assert steps["Coalition social → account"].segment_id is None
+    assert steps["Coalition social"].segment_id is None
     review = client.get(stage_url(campaign.id, "review")).get_data(as_text=True)
     assert "Welcome email has no variant for Parents, so they get its default version." in review
     assert "no variant for Students" not in review
