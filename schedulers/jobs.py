@@ -13,7 +13,6 @@ reference, so jobs survive restarts and upgrades.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,7 +21,6 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -35,11 +33,16 @@ from campaign_manager.campaigns.models import (
     Step,
     TriggerKind,
 )
+from campaign_manager.campaigns.timing import (
+    cron_trigger,
+    local_time_step_start,
+    parse_clock,
+    zone,
+)
 from campaign_manager.campaigns.workflow import SCHEDULED_STATES, transition
 from campaign_manager.core.config import Settings
 from campaign_manager.core.db import Database, utcnow
 from schedulers.materialize import MaterializeResult, materialize_step
-from schedulers.timing import local_time_step_start, parse_clock, zone
 
 log = logging.getLogger(__name__)
 
@@ -71,50 +74,6 @@ def runtime() -> EngineRuntime:
 
 
 # --- triggers and occurrences ------------------------------------------------------------
-
-
-_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_NUMERIC_DAYS = re.compile(r"^(\d)(?:-(\d))?(/\d+)?$")
-
-
-def cron_trigger(
-    expression: str, timezone_name: str, ends_at: datetime | None = None
-) -> CronTrigger:
-    """A trigger from a standard 5-field crontab line, in a named timezone.
-
-    APScheduler 3 numbers weekdays from Monday = 0, unlike crontab (Sunday = 0), so
-    numeric weekdays are rewritten as names first: "1-5" means Monday to Friday, as a
-    marketer who learned cron expects.
-    """
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ValueError(
-            f"a cron expression has 5 fields (minute hour day month weekday), got {expression!r}"
-        )
-    parts = []
-    for part in fields[4].split(","):
-        match = _NUMERIC_DAYS.match(part)
-        if match:
-            first, last, step = match.groups()
-            if int(first) > 7 or (last and int(last) > 7):
-                raise ValueError(f"weekday {part!r} is out of range 0-7")
-            part = (
-                _DAY_NAMES[int(first)]
-                + (f"-{_DAY_NAMES[int(last)]}" if last else "")
-                + (step or "")
-            )
-        parts.append(part)
-    fields[4] = ",".join(parts)
-    minute, hour, day, month, weekday = fields
-    return CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=weekday,
-        timezone=zone(timezone_name),
-        end_date=ends_at,
-    )
 
 
 def step_trigger(step: Step) -> BaseTrigger:

@@ -1,88 +1,15 @@
-"""Wall-clock arithmetic in named timezones: triggers, local send times and quiet hours.
+"""Moved to `campaign_manager.campaigns.timing`, where step editing and the calendar can use
+it too (the layers let campaigns import nothing from the scheduler). Kept so existing
+imports keep working."""
 
-Everything is stored in UTC; these functions are where local times meet it. Daylight
-saving is handled explicitly: a local time that happens twice (the autumn "fall back")
-means its first occurrence; one that does not exist (the spring gap) moves forward by
-the length of the gap, as a person re-setting their clock would.
-"""
-
-from __future__ import annotations
-
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-# The earliest timezone on Earth (Kiribati, UTC+14): a "local time" step must start
-# when the first recipients anywhere reach that time.
-EARLIEST_UTC_OFFSET = timedelta(hours=14)
-
-
-class TimingError(ValueError):
-    """A bad timezone or clock time; the message is safe to show."""
-
-
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise TimingError(
-            f"unknown timezone {name!r}; use an IANA name such as America/Chicago"
-        ) from None
-
-
-def parse_clock(value: str) -> time:
-    try:
-        hours, minutes = value.strip().split(":")
-        return time(int(hours), int(minutes))
-    except ValueError:
-        raise TimingError(f"{value!r} is not a time of day in HH:MM form") from None
-
-
-def local_to_utc(local: datetime, tz: ZoneInfo) -> datetime:
-    """The UTC instant of a naive local wall-clock time in `tz` (DST-safe, see module doc)."""
-    if local.tzinfo is not None:
-        raise TimingError("expected a local (naive) date and time")
-    # fold=0 picks the first of two repeated times; for a time inside a spring-forward gap
-    # it applies the offset from before the gap, which lands after the gap by exactly its
-    # length (02:30 on the spring-forward day in New York becomes 03:30 EDT).
-    return local.replace(tzinfo=tz, fold=0).astimezone(UTC)
-
-
-def utc_to_local(moment: datetime, tz: ZoneInfo) -> datetime:
-    return moment.astimezone(tz)
-
-
-def local_time_step_start(day: date, clock: time) -> datetime:
-    """When a "HH:MM in each recipient's local time" step must first run (UTC)."""
-    return datetime.combine(day, clock, tzinfo=UTC) - EARLIEST_UTC_OFFSET
-
-
-def recipient_local_send_time(day: date, clock: time, tz: ZoneInfo) -> datetime:
-    return local_to_utc(datetime.combine(day, clock), tz)
-
-
-@dataclass(frozen=True)
-class QuietHours:
-    start: time  # e.g. 21:00
-    end: time  # e.g. 08:00
-
-    @classmethod
-    def parse(cls, start: str, end: str) -> QuietHours:
-        return cls(parse_clock(start), parse_clock(end))
-
-    def contains(self, local: time) -> bool:
-        if self.start == self.end:
-            return False
-        if self.start < self.end:
-            return self.start <= local < self.end
-        return local >= self.start or local < self.end
-
-    def next_allowed(self, moment: datetime, tz: ZoneInfo) -> datetime:
-        """`moment` itself when outside quiet hours, else the next end of quiet hours (UTC)."""
-        local = moment.astimezone(tz)
-        if not self.contains(local.time().replace(tzinfo=None)):
-            return moment
-        day = local.date()
-        if local.time().replace(tzinfo=None) >= self.start and self.start > self.end:
-            day += timedelta(days=1)
-        return local_to_utc(datetime.combine(day, self.end), tz)
+from campaign_manager.campaigns.timing import (  # noqa: F401
+    EARLIEST_UTC_OFFSET,
+    QuietHours,
+    TimingError,
+    local_time_step_start,
+    local_to_utc,
+    parse_clock,
+    recipient_local_send_time,
+    utc_to_local,
+    zone,
+)

@@ -85,6 +85,9 @@ class Campaign(Base):
     sender_name: Mapped[str] = mapped_column(String(200), default="")
     sender_address: Mapped[str] = mapped_column(String(320), default="")
     reply_to: Mapped[str] = mapped_column(String(320), default="")
+    # The campaign wizard's choices before they become steps (segments, channel accounts,
+    # creatives per account), so a half-built draft can be resumed. See campaigns.wizard.
+    wizard: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_at: Mapped[datetime | None]

@@ -12,12 +12,16 @@ def register_web(app: Flask) -> None:
     from campaign_manager.web import (
         audiences,
         auth,
+        calendar,
+        campaigns,
         channels,
         creatives,
+        deliveries,
         errors,
         main,
         print_jobs,
         settings,
+        tracking,
         unsubscribe,
         webhooks,
     )
@@ -28,6 +32,10 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(main.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(channels.bp)
+    app.register_blueprint(campaigns.bp)
+    app.register_blueprint(deliveries.bp)
+    app.register_blueprint(calendar.bp)
+    app.register_blueprint(tracking.bp)
     app.register_blueprint(print_jobs.bp)
     # Providers post webhooks server to server: they carry signatures, not CSRF tokens.
     csrf.exempt(webhooks.bp)

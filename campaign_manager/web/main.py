@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from campaign_manager.core.accounts import Organization, Role, User
 from campaign_manager.extensions import db
-from campaign_manager.web.authz import EVERYONE, STAFF, can, requires_role
+from campaign_manager.web.authz import EVERYONE, can, requires_role
 
 bp = Blueprint("main", __name__)
 
@@ -34,8 +34,9 @@ NAV = (
     NavItem("Dashboard", "main.dashboard"),
     NavItem("Audiences", "audiences.contacts"),
     NavItem("Creatives", "creatives.index"),
-    NavItem("Campaigns", "main.campaigns"),
-    NavItem("Calendar", "main.calendar"),
+    NavItem("Campaigns", "campaigns.index"),
+    NavItem("Calendar", "calendar.index"),
+    NavItem("Deliveries", "deliveries.index"),
     NavItem("Channels", "channels.index"),
     NavItem("Print jobs", "print_jobs.index"),
     NavItem("Settings", "settings.index"),
@@ -59,28 +60,3 @@ def dashboard():
         "organizations": db.session.scalar(select(func.count()).select_from(Organization)),
     }
     return render_template("main/dashboard.html", counts=counts)
-
-
-# Sections whose real pages arrive with their own issues. Each says what it will hold,
-# so the navigation is complete and testable from day one.
-SECTIONS = {
-    "campaigns": ("Campaigns", "Campaigns, their steps, approvals and delivery progress."),
-    "calendar": ("Calendar", "Every scheduled step on every channel, by month and week."),
-}
-
-
-def _section(name: str):
-    title, description = SECTIONS[name]
-    return render_template("main/section.html", title=title, description=description)
-
-
-@bp.route("/campaigns")
-@requires_role(*STAFF)
-def campaigns():
-    return _section("campaigns")
-
-
-@bp.route("/calendar")
-@requires_role(*STAFF)
-def calendar():
-    return _section("calendar")

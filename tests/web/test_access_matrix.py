@@ -40,6 +40,10 @@ SAMPLE_ARGUMENTS = {
     "job_id": lambda samples: samples.import_job.id,
     "suppression_id": lambda samples: samples.suppression.id,
     "token": lambda samples: samples.unsubscribe_token,
+    "campaign_id": lambda samples: samples.campaigns.campaign.id,
+    "step_id": lambda samples: samples.campaigns.step.id,
+    "delivery_id": lambda samples: samples.campaigns.delivery.id,
+    "stage": lambda samples: "review",
     "position": lambda samples: 0,
 }
 
@@ -47,6 +51,7 @@ SAMPLE_ARGUMENTS = {
 @pytest.fixture
 def samples(users, db, make_account, instance_path):
     """Users plus one record of each kind that URLs name, so every GET can answer 200."""
+    from tests.campaigns.samples import make_campaign_samples
     from tests.channels.print_samples import make_print_job, make_print_samples
     from tests.creatives.samples import make_creative_samples
 
@@ -73,6 +78,7 @@ def samples(users, db, make_account, instance_path):
     db.commit()
     return SimpleNamespace(
         users=users,
+        campaigns=make_campaign_samples(db, users),
         contact=contact,
         segment=segment,
         import_job=import_job,
@@ -114,7 +120,25 @@ MUST_BE_FORBIDDEN = {
     ("audiences.export_contacts", Role.VIEWER),
     ("audiences.privacy_export", Role.VIEWER),
     ("audiences.add_suppression", Role.VIEWER),
-    ("main.campaigns", Role.VENDOR),
+    ("campaigns.index", Role.VENDOR),
+    ("campaigns.show", Role.VENDOR),
+    ("campaigns.progress", Role.VENDOR),
+    ("campaigns.new_campaign", Role.VIEWER),
+    ("campaigns.new_campaign", Role.APPROVER),
+    ("campaigns.wizard_stage", Role.APPROVER),
+    ("campaigns.edit_step", Role.VIEWER),
+    ("campaigns.approve", Role.MARKETER),
+    ("campaigns.approve", Role.VIEWER),
+    ("campaigns.pause", Role.VIEWER),
+    ("campaigns.cancel", Role.VIEWER),
+    ("campaigns.dry_run", Role.VIEWER),
+    ("campaigns.report", Role.VENDOR),
+    ("deliveries.index", Role.VENDOR),
+    ("deliveries.retry", Role.VIEWER),
+    ("deliveries.mark_sent", Role.VIEWER),
+    ("deliveries.mark_sent", Role.VENDOR),
+    ("calendar.index", Role.VENDOR),
+    ("calendar.export", Role.VENDOR),
     ("channels.index", Role.VENDOR),
     ("channels.account", Role.VENDOR),
     ("channels.sandbox_record", Role.VENDOR),
@@ -154,7 +178,21 @@ MUST_BE_ALLOWED = {
     ("print_jobs.shipped", Role.VENDOR),
     ("settings.index", Role.VENDOR),
     ("settings.create_organization", Role.MARKETER),
-    ("main.campaigns", Role.VIEWER),
+    ("campaigns.index", Role.VIEWER),
+    ("campaigns.show", Role.VIEWER),
+    ("campaigns.progress", Role.VIEWER),
+    ("campaigns.report", Role.VIEWER),
+    ("campaigns.new_campaign", Role.MARKETER),
+    ("campaigns.approve", Role.APPROVER),
+    ("campaigns.send_back", Role.APPROVER),
+    ("campaigns.pause", Role.APPROVER),
+    ("campaigns.cancel", Role.MARKETER),
+    ("campaigns.dry_run", Role.APPROVER),
+    ("deliveries.failed", Role.VIEWER),
+    ("deliveries.retry", Role.APPROVER),
+    ("deliveries.mark_sent", Role.MARKETER),
+    ("calendar.index", Role.VIEWER),
+    ("calendar.export", Role.APPROVER),
     ("channels.index", Role.VIEWER),
     ("channels.account", Role.APPROVER),
     ("channels.sandbox_record", Role.VIEWER),
