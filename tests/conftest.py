@@ -206,22 +206,32 @@ def runner(app: Flask) -> Runner:
 # --- people -----------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session")
+def test_password_hash() -> str:
+    """TEST_PASSWORD hashed once per run: argon2 is slow on purpose."""
+    from campaign_manager.core.security import hash_password
+
+    return hash_password(TEST_PASSWORD)
+
+
 @pytest.fixture
-def users(db: Session):
-    """One user per role (vendor users belong to a vendor), all with TEST_PASSWORD."""
-    from campaign_manager.core.accounts import Role, create_user, create_vendor
+def users(db: Session, test_password_hash: str):
+    """One user per role (vendor users belong to a vendor), all with TEST_PASSWORD.
+
+    Made directly with the shared hash; `create_user` itself is tested in tests/core.
+    """
+    from campaign_manager.core.accounts import Role, User, create_vendor
 
     vendor = create_vendor(db, "Test Print Co", "print@example.org")
-    people = {
-        role.value: create_user(
-            db,
-            f"{role.value}@example.org",
-            TEST_PASSWORD,
-            role,
+    people = {}
+    for role in Role:
+        people[role.value] = User(
+            email=f"{role.value}@example.org",
+            password_hash=test_password_hash,
+            role=role,
             vendor=vendor if role is Role.VENDOR else None,
         )
-        for role in Role
-    }
+        db.add(people[role.value])
     db.commit()
     return people
 

@@ -22,7 +22,6 @@ from campaign_manager.channels.models import ChannelAccount
 from campaign_manager.core.accounts import User, Vendor
 from campaign_manager.core.db import utcnow
 from creatives.models import Creative
-from creatives.versions import freeze_current_version
 
 CAMPAIGN_NAME = "Collision Careers: fall outreach"
 FIRST_STEP_DELAY = timedelta(minutes=1)
@@ -135,7 +134,6 @@ def load_demo_campaign(
     ends_at = now + timedelta(weeks=WEEKS)
     for position, spec in enumerate(demo_steps()):
         creative = creatives[spec.creative]
-        version = freeze_current_version(session, creative.id)
         step = Step(
             campaign=campaign,
             position=position,
@@ -143,7 +141,6 @@ def load_demo_campaign(
             channel_account_id=accounts[spec.kind].id,
             channel_kind=spec.kind.value,
             creative_id=creative.id,
-            creative_version_id=version.id,
             segment_id=segments[spec.segment].id if spec.segment else None,
             target=_target(spec, vendor, now),
             trigger=spec.trigger,
@@ -160,6 +157,7 @@ def load_demo_campaign(
         session.add(step)
     session.flush()
     transition(session, campaign, CampaignStatus.IN_REVIEW, marketer, "Ready for review.")
+    # Approval freezes the creative version each step sends.
     transition(
         session, campaign, CampaignStatus.APPROVED, approver, "Approved for the fall semester."
     )

@@ -39,7 +39,6 @@ from campaign_manager.channels.base import ChannelKind
 from campaign_manager.channels.models import AccountStatus
 from campaign_manager.core.accounts import AccountError, User, normalize_email
 from campaign_manager.core.db import utcnow
-from creatives.versions import freeze_current_version
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 MAX_UTM_LENGTH = 100
@@ -525,13 +524,5 @@ def submit_for_review(
 def approve_campaign(
     session: Session, campaign: Campaign, user: User, comment: str = ""
 ) -> CampaignTransition:
-    """In review → approved, freezing the creative version each step will send.
-
-    An edit after approval sends the campaign back to review, and the next approval
-    freezes the then-current versions; deliveries record the version they used.
-    """
-    record = transition(session, campaign, CampaignStatus.APPROVED, user, comment)
-    for step in campaign.steps:
-        step.creative_version_id = freeze_current_version(session, step.creative_id).id
-    session.flush()
-    return record
+    """In review → approved; the transition freezes the creative version of every step."""
+    return transition(session, campaign, CampaignStatus.APPROVED, user, comment)

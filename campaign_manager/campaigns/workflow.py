@@ -20,6 +20,7 @@ from campaign_manager.campaigns.models import (
 )
 from campaign_manager.core.accounts import Role, User
 from campaign_manager.core.db import utcnow
+from creatives.versions import freeze_current_version
 
 S = CampaignStatus
 
@@ -87,10 +88,23 @@ def transition(
         comment=comment.strip(),
     )
     session.add(record)
+    if to is S.APPROVED:
+        freeze_step_creatives(session, campaign)
     if to is S.CANCELLED:
         skip_unsent_deliveries(session, campaign.id, "campaign cancelled")
     session.flush()
     return record
+
+
+def freeze_step_creatives(session: Session, campaign: Campaign) -> None:
+    """Approval fixes what each step sends: the creative's current version, frozen.
+
+    An edit after approval sends the campaign back to review, and the next approval
+    freezes the then-current versions; deliveries record the version they used.
+    """
+    for step in campaign.steps:
+        if step.creative_id is not None:
+            step.creative_version_id = freeze_current_version(session, step.creative_id).id
 
 
 def note_edit(session: Session, campaign: Campaign, user: User, what: str) -> None:

@@ -18,41 +18,14 @@ from campaign_manager.campaigns.editing import (
 )
 from campaign_manager.campaigns.models import Delivery, DeliveryStatus, TriggerKind
 from campaign_manager.campaigns.targets import TargetInput
-from campaign_manager.core.accounts import Role, User, create_vendor
-from campaign_manager.core.security import hash_password
 from creatives.content import SocialContent
 from creatives.editing import save_variant
 from creatives.versions import create_creative
-from tests.conftest import TEST_PASSWORD
 
 # Every test runs "now" at this moment unless it says otherwise, so dates below are future.
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 # The United States leave daylight saving time on this Sunday (02:00 → 01:00).
 FALL_BACK = date(2030, 11, 3)
-
-
-@pytest.fixture(scope="session")
-def test_password_hash() -> str:
-    return hash_password(TEST_PASSWORD)
-
-
-@pytest.fixture
-def users(db, test_password_hash):
-    """The suite's `users` (one per role, TEST_PASSWORD), with the password hashed once per
-    run instead of five times per test: argon2 is slow on purpose, and these tests are
-    about campaigns, not passwords."""
-    vendor = create_vendor(db, "Test Print Co", "print@example.org")
-    people = {}
-    for role in Role:
-        people[role.value] = User(
-            email=f"{role.value}@example.org",
-            password_hash=test_password_hash,
-            role=role,
-            vendor=vendor if role is Role.VENDOR else None,
-        )
-        db.add(people[role.value])
-    db.commit()
-    return people
 
 
 @pytest.fixture
