@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from audiences.recipients import RecipientStatus, recipient_for
 from audiences.unsubscribe import preferences_path, unsubscribe_path
 from campaign_manager.campaigns.models import Campaign, Delivery, Step
+from campaign_manager.campaigns.tracking import open_pixel, rewrite_links
 from campaign_manager.channels.base import ChannelKind, MediaItem, RenderedMessage
 from campaign_manager.channels.models import ChannelAccount
 from campaign_manager.channels.print_export import PrintExportError, build_print_message
@@ -86,6 +87,21 @@ class DeliveryRenderer:
             "postal_address": self.settings.app.postal_address,
         }
         email = render_email(session, version_id, delivery.variant_key, context)
+        html = rewrite_links(
+            email.html,
+            delivery_id=delivery.id,
+            signer=self.signer,
+            base_url=self.base_url,
+            untracked=(context["unsubscribe_url"], context["preferences_url"]),
+        )
+        pixel = open_pixel(
+            self.signer,
+            self.base_url,
+            delivery.id,
+            allow_open_tracking=campaign.open_tracking and recipient.allow_open_tracking,
+        )
+        if pixel:
+            html = _before_body_end(html, pixel)
         domain = (campaign.sender_address or "localhost").rpartition("@")[2]
         return RenderedMessage(
             kind=ChannelKind.EMAIL,
@@ -93,7 +109,7 @@ class DeliveryRenderer:
             to_name=f"{recipient.first_name} {recipient.last_name}".strip(),
             subject=email.subject,
             text=email.text,
-            html=email.html,
+            html=html,
             from_address=campaign.sender_address,
             from_name=campaign.sender_name or self.settings.app.organization_name,
             reply_to=campaign.reply_to,
@@ -175,6 +191,11 @@ class DeliveryRenderer:
             return build_print_message(session, version_id, step.target, step_id=step.id)
         except PrintExportError as exc:
             raise RenderError(str(exc)) from None
+
+
+def _before_body_end(html: str, snippet: str) -> str:
+    position = html.lower().rfind("</body>")
+    return html + snippet if position < 0 else html[:position] + snippet + html[position:]
 
 
 def _tags(delivery: Delivery, step: Step) -> Mapping[str, str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -58,14 +58,23 @@ def click_url(signer: TokenSigner, base_url: str, delivery_id: int, url: str) ->
     return f"{base_url.rstrip('/')}/c/{click_token(signer, delivery_id, url)}"
 
 
-def rewrite_links(html_text: str, *, delivery_id: int, signer: TokenSigner, base_url: str) -> str:
+def rewrite_links(
+    html_text: str,
+    *,
+    delivery_id: int,
+    signer: TokenSigner,
+    base_url: str,
+    untracked: Sequence[str] = (),
+) -> str:
     """Every http(s) link of `<a>` and `<area>` tags sent through the click redirect.
 
     Call it on HTML already rendered for one recipient. Links with the attribute
-    `data-cm-no-track`, non-web links (mailto:, tel:, #anchors) and links already through
-    the redirect are left as they are.
+    `data-cm-no-track`, non-web links (mailto:, tel:, #anchors), links already through
+    the redirect, and the exact URLs in `untracked` (the recipient's unsubscribe and
+    preference links) are left as they are.
     """
     own_prefix = f"{base_url.rstrip('/')}/c/"
+    keep = set(untracked)
 
     def rewrite_tag(tag_match: re.Match[str]) -> str:
         tag = tag_match.group(0)
@@ -75,7 +84,7 @@ def rewrite_links(html_text: str, *, delivery_id: int, signer: TokenSigner, base
         def rewrite_href(href_match: re.Match[str]) -> str:
             raw = next(g for g in href_match.groups()[2:] if g is not None)
             url = html.unescape(raw).strip()
-            if not is_web_url(url) or url.startswith(own_prefix):
+            if not is_web_url(url) or url.startswith(own_prefix) or url in keep:
                 return href_match.group(0)
             tracked = click_url(signer, base_url, delivery_id, url)
             return f'{href_match.group(1)}"{html.escape(tracked)}"'

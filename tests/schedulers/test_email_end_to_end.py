@@ -2,6 +2,7 @@
 
 import email
 import email.policy
+import re
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,14 @@ from sqlalchemy import select
 
 from audiences.models import ContactRole, SuppressionReason
 from audiences.suppression import suppress
-from campaign_manager.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from campaign_manager.campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    EventKind,
+)
 from campaign_manager.core.db import utcnow
 from schedulers import jobs
 from schedulers.adapters import AccountAdapters
@@ -84,6 +92,18 @@ def test_a_due_step_reaches_every_eligible_inbox_once(app, db, users, smtp_sink,
     assert len(gone) == 1 and gone[0].status is DeliveryStatus.SUPPRESSED
     assert db.get(Campaign, kit.campaign.id).status is CampaignStatus.RUNNING
 
+    # Links go through the click redirect, which adds the campaign's UTM and records a click;
+    # the unsubscribe link stays direct. The campaign has open tracking off: no pixel.
+    html = ana.get_body(("html",)).get_content()
+    assert unsubscribe_url in html and "/o/" not in html
+    tracked = re.findall(r'href="(https://cm\.example\.org/c/[^"]+)"', html)
+    assert tracked, "no tracked link in the email"
+    redirect = client.get(tracked[0].removeprefix("https://cm.example.org"))
+    assert redirect.status_code == 302
+    assert redirect.headers["Location"].startswith("https://careers.example.org/apply?")
+    assert "utm_campaign=" in redirect.headers["Location"]
+    assert db.scalar(select(Event).where(Event.kind == EventKind.CLICK)).contact_id is not None
+
     # The header's one-click link really unsubscribes (RFC 8058), and the campaign completes.
     response = client.post(
         unsubscribe_url.removeprefix("https://cm.example.org"),
@@ -117,3 +137,31 @@ def test_cancel_stops_sending_at_once(app, db, users, smtp_sink, engine):
     db.expire_all()
     assert {d.status for d in db.scalars(select(Delivery))} == {DeliveryStatus.SKIPPED}
     assert {d.reason for d in db.scalars(select(Delivery))} == {"campaign cancelled"}
+
+
+def test_open_pixel_only_for_adults_when_the_campaign_tracks_opens(
+    app, db, users, smtp_sink, engine
+):
+    from datetime import date
+
+    kit = email_campaign(
+        db,
+        created_by_id=users["marketer"].id,
+        smtp_port=smtp_sink.port,
+        run_at=utcnow() - timedelta(seconds=1),
+    )
+    kit.campaign.open_tracking = True
+    add_contact(db, "adult@example.org", role=ContactRole.PARENT, birth_date=date(1980, 1, 1))
+    add_contact(db, "teen@example.org", birth_date=date(2011, 1, 1))
+    db.commit()
+    jobs.run_step(kit.step.id)
+    while engine.run_batch():
+        pass
+    bodies = {
+        m.rcpt_tos[0]: email.message_from_bytes(m.data, policy=email.policy.default)
+        .get_body(("html",))
+        .get_content()
+        for m in smtp_sink.handler.messages
+    }
+    assert "https://cm.example.org/o/" in bodies["adult@example.org"]
+    assert "/o/" not in bodies["teen@example.org"]
