@@ -4,15 +4,22 @@ dry run of a step (how many deliveries it would make, by status and reason)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from campaign_manager.campaigns.models import Campaign, DeliveryStatus, Step, TriggerKind
+from campaign_manager.campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Step,
+    TriggerKind,
+)
 from campaign_manager.campaigns.timing import cron_trigger, local_time_step_start, parse_clock
-from campaign_manager.campaigns.workflow import in_flight_count
+from campaign_manager.campaigns.workflow import SCHEDULED_STATES, in_flight_count
 from campaign_manager.channels.models import ChannelAccount
 from campaign_manager.core.config import Settings
 from campaign_manager.core.db import Database, utcnow
@@ -140,3 +147,78 @@ def dry_run_step(
     occurrence, moment = found
     as_of = max(now, moment) if moment else now
     return materialize_step(database, step_id, occurrence, settings, now=as_of, dry_run=True)
+
+
+@dataclass(frozen=True)
+class UpcomingStep:
+    at: datetime
+    campaign_id: int
+    campaign_name: str
+    step_name: str
+    channel_kind: str
+
+
+@dataclass(frozen=True)
+class WorkspaceOverview:
+    """What the dashboard shows: what runs, what waits for people, and what comes next."""
+
+    contacts: int
+    campaigns_running: int
+    campaigns_in_review: int
+    sent_last_7_days: int
+    by_status_last_7_days: dict[str, int]
+    failed: int
+    uncertain: int
+    accounts_needing_reconnect: int
+    upcoming: list[UpcomingStep]
+
+
+def workspace_overview(
+    session: Session, now: datetime, upcoming_limit: int = 8
+) -> WorkspaceOverview:
+    from audiences.models import Contact
+    from campaign_manager.channels.accounts import count_needing_reconnect
+
+    week_ago = now - timedelta(days=7)
+    by_status = dict(
+        session.execute(
+            select(Delivery.status, func.count())
+            .where(Delivery.updated_at >= week_ago)
+            .group_by(Delivery.status)
+        ).all()
+    )
+    campaigns_by_status = dict(
+        session.execute(select(Campaign.status, func.count()).group_by(Campaign.status)).all()
+    )
+    upcoming = []
+    scheduled = session.scalars(
+        select(Step).join(Campaign).where(Campaign.status.in_(SCHEDULED_STATES))
+    )
+    for step in scheduled:
+        nxt = next_occurrence(step, now)
+        if nxt and nxt[1] > now and nxt[0] != step.last_occurrence:
+            upcoming.append(
+                UpcomingStep(
+                    nxt[1], step.campaign_id, step.campaign.name, step.name, step.channel_kind
+                )
+            )
+    upcoming.sort(key=lambda item: item.at)
+    # Failed and uncertain rows wait for a person however old they are.
+    waiting_for_people = dict(
+        session.execute(
+            select(Delivery.status, func.count())
+            .where(Delivery.status.in_([DeliveryStatus.FAILED, DeliveryStatus.UNCERTAIN]))
+            .group_by(Delivery.status)
+        ).all()
+    )
+    return WorkspaceOverview(
+        contacts=session.scalar(select(func.count()).select_from(Contact)) or 0,
+        campaigns_running=campaigns_by_status.get(CampaignStatus.RUNNING, 0),
+        campaigns_in_review=campaigns_by_status.get(CampaignStatus.IN_REVIEW, 0),
+        sent_last_7_days=by_status.get(DeliveryStatus.SENT, 0),
+        by_status_last_7_days={status.value: count for status, count in by_status.items()},
+        failed=waiting_for_people.get(DeliveryStatus.FAILED, 0),
+        uncertain=waiting_for_people.get(DeliveryStatus.UNCERTAIN, 0),
+        accounts_needing_reconnect=count_needing_reconnect(session),
+        upcoming=upcoming[:upcoming_limit],
+    )

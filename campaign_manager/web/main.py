@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
 
-from campaign_manager.core.accounts import Organization, Role, User
+from campaign_manager.core.accounts import Role
+from campaign_manager.core.db import utcnow
 from campaign_manager.extensions import db
 from campaign_manager.web.authz import EVERYONE, can, requires_role
+from schedulers.progress import workspace_overview
 
 bp = Blueprint("main", __name__)
 
@@ -55,8 +56,5 @@ def nav_items() -> list[NavItem]:
 def dashboard():
     if current_user.role is Role.VENDOR:
         return redirect(url_for("print_jobs.index"))
-    counts = {
-        "users": db.session.scalar(select(func.count()).select_from(User)),
-        "organizations": db.session.scalar(select(func.count()).select_from(Organization)),
-    }
-    return render_template("main/dashboard.html", counts=counts)
+    overview = workspace_overview(db.session, utcnow())
+    return render_template("main/dashboard.html", overview=overview)
