@@ -31,6 +31,7 @@ from markupsafe import Markup
 from sqlalchemy import or_, select
 from wtforms import (
     DateTimeLocalField,
+    EmailField,
     IntegerField,
     SelectField,
     SelectMultipleField,
@@ -41,6 +42,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from campaign_manager.campaigns.test_send import (
+    TestSendError,
+    email_accounts,
+    prepare_test_email,
+    send_prepared,
+)
+from campaign_manager.channels.base import Sent
 from campaign_manager.core.storage import BlobNotFound, storage_of
 from campaign_manager.extensions import db
 from campaign_manager.web.authz import EDITORS, STAFF, public, requires_role
@@ -111,6 +119,12 @@ class EmptyForm(FlaskForm):
 
 
 # --- forms ---
+
+
+class TestSendForm(FlaskForm):
+    to = EmailField("Send a test to", validators=[DataRequired(), Length(max=320)])
+    from_address = EmailField("From", validators=[DataRequired(), Length(max=320)])
+    account_id = SelectField("Through", coerce=int, choices=[])
 
 
 class NewCreativeForm(FlaskForm):
@@ -671,6 +685,7 @@ def _editor_page(creative: Creative, form: FlaskForm, variant_key: str, problems
             placeholder_hint=", ".join(f"{{{{ {name} }}}}" for name in PLACEHOLDERS),
             kind_label=KIND_LABELS[creative.kind],
             variant_form=VariantForm(),
+            test_send_form=_test_send_form(creative),
             publish_form=PublishForm(),
             action=EmptyForm(),
             profiles=PROFILES,
@@ -679,6 +694,16 @@ def _editor_page(creative: Creative, form: FlaskForm, variant_key: str, problems
         ),
         status,
     )
+
+
+def _test_send_form(creative: Creative) -> TestSendForm | None:
+    if creative.kind is not CreativeKind.EMAIL:
+        return None
+    form = TestSendForm(formdata=None)
+    form.account_id.choices = [
+        SelectChoice(a.id, a.display_name) for a in email_accounts(db.session)
+    ]
+    return form
 
 
 def _page_url(creative: Creative) -> str:
@@ -734,6 +759,47 @@ def save(creative_id: int):
     for warning in warnings:
         flash(warning.message, "warning")
     return redirect(url_for("creatives.editor", creative_id=creative.id, variant=key or None))
+
+
+@bp.route("/<int:creative_id>/test-send", methods=["POST"])
+@requires_role(*EDITORS)
+def test_send(creative_id: int):
+    creative = db.session.get(Creative, creative_id) or abort(404)
+    key = _variant_key()
+    form = TestSendForm()
+    form.account_id.choices = [
+        SelectChoice(a.id, a.display_name) for a in email_accounts(db.session)
+    ]
+    back = redirect(url_for("creatives.editor", creative_id=creative.id, variant=key or None))
+    if not form.validate_on_submit():
+        for field_errors in form.errors.values():
+            for error in field_errors:
+                flash(f"Test not sent: {error}", "error")
+        return back
+    settings = _settings()
+    try:
+        prepared = prepare_test_email(
+            db.session,
+            creative_id=creative.id,
+            variant_key=key,
+            to=form.to.data,
+            from_address=form.from_address.data,
+            account_id=form.account_id.data,
+            base_url=settings.app.base_url,
+            postal_address=settings.app.postal_address,
+            instance_path=settings.instance_dir,
+        )
+    except TestSendError as exc:
+        flash(f"Test not sent: {exc}", "error")
+        return back
+    # End the request's transaction before talking to the provider.
+    db.session.commit()
+    result = send_prepared(prepared)
+    if isinstance(result, Sent):
+        flash(f"Test sent to {prepared.message.to}.", "success")
+    else:
+        flash(f"Test not sent: {result.reason}", "error")
+    return back
 
 
 @bp.route("/<int:creative_id>/variants", methods=["POST"])
