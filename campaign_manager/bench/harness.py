@@ -167,10 +167,16 @@ def _cells(row: Row) -> list[str]:
         f"{rate:,.0f} {row.unit}/s" if rate is not None else "",
         row.baseline_name,
         row.baseline.text() if row.baseline else "",
-        f"{ratio:.2f}x" if ratio is not None else "",
+        _ratio_text(ratio),
         row.goal.text if row.goal else "",
         row.goal.verdict if row.goal else "",
     ]
+
+
+def _ratio_text(ratio: float | None) -> str:
+    if ratio is None:
+        return ""
+    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.2g}x"
 
 
 def markdown_table(rows: Sequence[Row]) -> str:
