@@ -7,6 +7,7 @@ sizes times `--scale` (default `DEFAULT_SCALE`); see docs/benchmarks.md.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import shutil
 import tempfile
@@ -89,4 +90,6 @@ def run_benchmarks(
                     on_row(row)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        # WeasyPrint removes its font folders in temp when its objects are collected.
+        gc.collect()
     return rows, ctx

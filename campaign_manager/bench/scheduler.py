@@ -29,8 +29,9 @@ NAME = "scheduler"
 FULL_STEPS = 1_000
 FULL_WINDOW_SECONDS = 60.0
 # Time for the scheduler to start and put every step's job in its store before the first
-# step is due (a real campaign is approved well before its first step).
-LEAD_SECONDS = 15.0
+# step is due (a real campaign is approved well before its first step): 15 s for 1,000.
+LEAD_SECONDS_PER_STEP = 0.012
+MIN_LEAD_SECONDS = 3.0
 WORKERS = 2
 GOAL_P99_SECONDS = 2.0
 
@@ -39,10 +40,11 @@ def run(ctx: BenchContext) -> list[Row]:
     backend = "postgresql" if ctx.postgres_server else "sqlite"
     steps = ctx.size(FULL_STEPS, minimum=5)
     window = FULL_WINDOW_SECONDS * steps / FULL_STEPS
+    lead = max(MIN_LEAD_SECONDS, LEAD_SECONDS_PER_STEP * steps)
     with ctx.app(backend) as app:
         database = database_of(app)
         settings = app.extensions["settings"]
-        first = utcnow() + timedelta(seconds=LEAD_SECONDS)
+        first = utcnow() + timedelta(seconds=lead)
         moments = [first + timedelta(seconds=window * n / steps) for n in range(steps)]
         with database.transaction() as session:
             owner = bench_user(session)
@@ -62,7 +64,7 @@ def run(ctx: BenchContext) -> list[Row]:
             database, settings, lambda: DeliveryRenderer(settings, signer), WORKERS, stop
         )
         try:
-            deadline = time.monotonic() + LEAD_SECONDS + window + 120
+            deadline = time.monotonic() + lead + window + 120
             while time.monotonic() < deadline:
                 if _steps_sent(database, kit.step_ids) == steps:
                     break

@@ -59,7 +59,8 @@ WHERE s.id = :step_id
 
 def run(ctx: BenchContext) -> list[Row]:
     count = ctx.size(FULL_SIZE, minimum=1000)
-    duration = 60 if ctx.scale >= 1 else 30
+    # Seconds of load: 30 at the default scale, 60 from --scale 0.1 up, 5 at least.
+    duration = max(5, min(60, round(600 * ctx.scale)))
     with ctx.app("postgresql") as app:
         database = database_of(app)
         settings = app.extensions["settings"]
