@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from campaign_manager.core.crypto import EncryptedText, credential_cipher
+from campaign_manager.core.crypto import CredentialsUnreadable, EncryptedText, credential_cipher
 from campaign_manager.core.db import Base, StrEnumType, utcnow
 from campaign_manager.core.security import webhook_url_problem
 
@@ -404,10 +404,14 @@ def rotate_webhook_secrets(session: Session) -> int:
     for subscription_id, token in rows:
         if token is None or cipher.is_under_newest_key(token):
             continue
+        try:
+            new_token = cipher.rotate(token)
+        except CredentialsUnreadable as exc:
+            raise CredentialsUnreadable(f"webhook subscription {subscription_id}: {exc}") from None
         # Plain SQL: the value is already encrypted, the column type must not encrypt it again.
         session.execute(
             text("UPDATE webhook_subscriptions SET secret = :token WHERE id = :id"),
-            {"token": cipher.rotate(token), "id": subscription_id},
+            {"token": new_token, "id": subscription_id},
         )
         rotated += 1
     return rotated
