@@ -175,7 +175,8 @@ def drain(worker: DeliveryWorker, db: Session, clock: MovableClock, *, max_batch
             )
             gap = (due - clock()).total_seconds() + 1 if due is not None else 0
             clock.advance(max(gap, 60))
-    raise AssertionError(f"{unfinished(db)} deliveries still unfinished after {max_batches} batches")
+    left = unfinished(db)
+    raise AssertionError(f"{left} deliveries still unfinished after {max_batches} batches")
 
 
 # --- the checks every scenario ends with --------------------------------------------------------
