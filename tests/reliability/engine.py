@@ -7,6 +7,7 @@ Every scenario ends the same way: no delivery left pending or sending, and no Me
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -224,3 +225,13 @@ def assert_finished_once_each(db: Session, at_sink: Counter[str], *, expected_to
         "statuses": {status.value: count for status, count in statuses.items()},
         "lost": statuses[DeliveryStatus.FAILED],
     }
+
+
+def record_figures(scenario: str, figures: dict) -> None:
+    """Append a scenario's figures to the file named by CAMPAIGN_MANAGER_RELIABILITY_FIGURES
+    (set by tests/reliability/repeat.py, which sums them up for docs/reliability.md)."""
+    path = os.environ.get("CAMPAIGN_MANAGER_RELIABILITY_FIGURES")
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps({"scenario": scenario, **figures}) + "\n")
