@@ -21,7 +21,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from campaign_manager.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from campaign_manager.channels.base import ChannelAdapter, Failed, RenderedMessage, SendResult
+from campaign_manager.channels.base import (
+    ChannelAdapter,
+    Failed,
+    RenderedMessage,
+    RetryLater,
+    SendResult,
+)
 from campaign_manager.channels.models import RateLimits
 from campaign_manager.core.db import Database, utcnow
 from schedulers.outbox import (
@@ -126,19 +132,32 @@ class DeliveryWorker:
         outcomes: list[Outcome] = []
         rendered = self._render(granted, outcomes)
         statuses = _CampaignStatusCache(self.database, self.settings.status_check_seconds)
+        # Accounts whose provider asked us to wait (429, 503 with Retry-After, a dropped
+        # connection): the rest of the batch for them goes back untried, not sent anyway.
+        held_until: dict[int, datetime] = {}
+        held: dict[int, list[int]] = defaultdict(list)
         for position, (delivery_id, campaign_id, account_id, message) in enumerate(rendered):
             status = statuses.get(campaign_id)
             if status is not CampaignStatus.RUNNING:
                 self._stop_early(rendered[position:], status, outcomes)
                 break
+            if account_id in held_until:
+                held[account_id].append(delivery_id)
+                continue
             result = self._send(account_id, delivery_id, message)
             outcomes.append(
                 Outcome(delivery_id, result, idempotent=self._is_idempotent(account_id))
             )
+            if isinstance(result, RetryLater) and result.after_seconds:
+                held_until[account_id] = self.clock() + timedelta(seconds=result.after_seconds)
         with self.database.transaction() as session:
             record_outcomes(
                 session, outcomes, self.settings.retry, worker=self.name, now=self.clock()
             )
+            for account_id, held_ids in held.items():
+                release_unsent(
+                    session, held_ids, held_until[account_id], "the provider asked us to wait"
+                )
         return len(ids)
 
     def _take_throttle_slots(self, ids: list[int]) -> list[int]:

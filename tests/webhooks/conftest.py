@@ -125,21 +125,22 @@ def receiver():
 
 
 class Clock:
-    """The sender's now: the real time plus whatever the test skipped ahead (retry times
-    lie in the future). It never falls behind rows the app stamps with the real time."""
+    """The sender's notion of now, moved forward by the test (retry times are in the future).
+
+    It never falls behind real time, so an event recorded a moment ago is always due however
+    slowly the machine runs the test; `now` is the instant the sender last asked for, which
+    is what its retry times were computed from.
+    """
 
     def __init__(self) -> None:
-        self.skipped = timedelta(0)
-
-    @property
-    def now(self) -> datetime:
-        return utcnow() + self.skipped
+        self.now = utcnow() + timedelta(seconds=1)
 
     def __call__(self) -> datetime:
+        self.now = max(self.now, utcnow())
         return self.now
 
     def advance(self, **delta: float) -> None:
-        self.skipped += timedelta(**delta)
+        self.now += timedelta(**delta)
 
 
 @pytest.fixture

@@ -98,10 +98,9 @@ def test_a_receiver_error_is_retried_with_backoff_and_delivered_once(
     (row,) = webhook_rows(db)
     assert (row.status, row.attempts, row.response_code) == (W.PENDING, 1, 500)
     assert "HTTP 500" in row.error and "receiver says no" in row.error
-    # Backoff with jitter: between half and all of the first delay (60 s), less the moment
-    # since it was recorded.
+    # Backoff with jitter: between half and all of the first delay (60 s).
     wait = (row.next_attempt_at - clock.now).total_seconds()
-    assert 25 <= wait <= 60
+    assert 30 <= wait <= 60
     assert sender.run_batch() == 0, "not due yet"
 
     clock.advance(seconds=wait + 1)
@@ -124,8 +123,7 @@ def test_retry_after_is_honoured(db, receiver, subscribe, make_sender, clock):
 
     (row,) = webhook_rows(db)
     assert row.status is W.PENDING and row.response_code == 429
-    # The receiver asked for 900 s; backoff alone would have waited about one.
-    assert (row.next_attempt_at - clock.now).total_seconds() > 800
+    assert (row.next_attempt_at - clock.now).total_seconds() >= 900
 
 
 def test_no_answer_in_time_is_a_failed_attempt(db, receiver, subscribe, make_sender):
