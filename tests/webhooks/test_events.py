@@ -181,3 +181,20 @@ def test_the_body_is_the_documented_json(db, subscribe):
         "created_at": row.created_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "data": {"delivery_id": 1, "note": "café"},
     }
+
+
+def test_a_person_marking_an_uncertain_delivery_sent_emits_delivery_sent(app, db, users, subscribe):
+    from tests.campaigns.samples import make_campaign_samples
+
+    uncertain = make_campaign_samples(db, users).delivery
+    subscribe("delivery.sent")
+    marketer = app.test_client()
+    marketer.login(users["marketer"].email)
+
+    response = marketer.post_form(f"/deliveries/{uncertain.id}/mark-sent")
+
+    assert response.status_code == 302
+    (event,) = events(db)
+    assert event["type"] == "delivery.sent"
+    assert event["data"]["delivery_id"] == uncertain.id
+    assert event["data"]["reason"] == "marked sent by a person"
