@@ -281,17 +281,20 @@ def keys_generate() -> None:
 def keys_rotate(state: CliState) -> None:
     """Re-encrypt every stored credential under the newest (first) configured key."""
     from campaign_manager.channels.accounts import ChannelAccountError, rotate_credential_keys
+    from campaign_manager.core.crypto import CredentialsUnreadable
+    from campaign_manager.core.webhooks import rotate_webhook_secrets
 
     app = state.get_app()
     with database_of(app).transaction() as session:
         try:
             result = rotate_credential_keys(session)
-        except ChannelAccountError as exc:
+            secrets = rotate_webhook_secrets(session)
+        except (ChannelAccountError, CredentialsUnreadable) as exc:
             raise click.ClickException(f"{exc}. Nothing was changed.") from None
     click.echo(
         f"Re-encrypted the credentials of {result.reencrypted} of {result.accounts} channel "
-        "accounts under the newest key. Older keys can now be removed from "
-        "[security] credential_keys."
+        f"accounts and {secrets} webhook signing secret(s) under the newest key. Older keys "
+        "can now be removed from [security] credential_keys."
     )
 
 

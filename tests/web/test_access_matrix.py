@@ -18,6 +18,11 @@ from audiences.unsubscribe import unsubscribe_token
 from campaign_manager.channels.accounts import build_adapter
 from campaign_manager.core.accounts import Role
 from campaign_manager.core.security import TokenSigner
+from campaign_manager.core.webhooks import (
+    WebhookDeliveryStatus,
+    create_subscription,
+    queue_test_event,
+)
 from campaign_manager.web.authz import PUBLIC, allowed_roles_of
 from tests.channels.samples import sample_email
 from tests.conftest import TEST_SECRET
@@ -45,6 +50,8 @@ SAMPLE_ARGUMENTS = {
     "delivery_id": lambda samples: samples.campaigns.delivery.id,
     "stage": lambda samples: "review",
     "position": lambda samples: 0,
+    "subscription_id": lambda samples: samples.webhook_delivery.subscription_id,
+    "webhook_delivery_id": lambda samples: samples.webhook_delivery.id,
 }
 
 
@@ -75,9 +82,16 @@ def samples(users, db, make_account, instance_path):
     )
     db.add(import_job)
     suppression = suppress(db, "sample.suppressed@example.org", SuppressionReason.MANUAL, "test")
+    # A receiver on a closed local port: the walk's "send test event" fails at once, offline.
+    subscription, _secret = create_subscription(
+        db, url="http://127.0.0.1:9/hook", event_types=["delivery.sent"]
+    )
+    webhook_delivery = queue_test_event(db, subscription)
+    webhook_delivery.status = WebhookDeliveryStatus.FAILED
     db.commit()
     return SimpleNamespace(
         users=users,
+        webhook_delivery=webhook_delivery,
         campaigns=make_campaign_samples(db, users),
         contact=contact,
         segment=segment,
@@ -106,6 +120,12 @@ MUST_BE_FORBIDDEN = {
     ("settings.users", Role.VENDOR),
     ("settings.vendors", Role.MARKETER),
     ("settings.vendors", Role.VENDOR),
+    ("outgoing_webhooks.index", Role.MARKETER),
+    ("outgoing_webhooks.index", Role.VIEWER),
+    ("outgoing_webhooks.show", Role.APPROVER),
+    ("outgoing_webhooks.new", Role.MARKETER),
+    ("outgoing_webhooks.send_test", Role.MARKETER),
+    ("outgoing_webhooks.redeliver_event", Role.VENDOR),
     ("settings.create_organization", Role.VIEWER),
     ("settings.create_organization", Role.APPROVER),
     ("settings.create_organization", Role.VENDOR),
