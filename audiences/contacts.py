@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from zoneinfo import available_timezones
 
 from sqlalchemy import Select, delete, func, or_, select
@@ -342,3 +343,99 @@ def distinct_values(session: Session, column_name: str, limit: int = 500) -> lis
     return list(
         session.scalars(select(values.c.value).where(values.c.value.is_not(None)).limit(limit))
     )
+
+
+# --- changing --------------------------------------------------------------------------------
+
+
+class ContactFieldError(AudienceError):
+    """A contact field's value is unusable; `field` names it, as the API and forms do."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# The fields `update_contact` changes; consent has its own history (record_consent).
+EDITABLE_FIELDS = (
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "role",
+    "school",
+    "region",
+    "postal_code",
+    "graduation_year",
+    "birth_year",
+    "birth_date",
+    "timezone",
+    "locale",
+    "attributes",
+    "tags",
+)
+
+
+def _checked(field: str, check: Callable[[str], str], value: str) -> str:
+    try:
+        return check(value)
+    except AudienceError as exc:
+        raise ContactFieldError(field, str(exc)) from None
+
+
+def update_contact(session: Session, contact: Contact, changes: Mapping[str, Any]) -> Contact:
+    """Change the given fields (the others stay), keeping the derived columns right.
+
+    Values are assumed to have the right Python types (the caller's form or schema checks
+    those); what needs the database or a list of known values is checked here, and raises
+    ContactFieldError naming the field. The caller commits.
+    """
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ContactFieldError(sorted(unknown)[0], "this field cannot be changed")
+    if "email" in changes:
+        raw = changes["email"]
+        email = _checked("email", normalize_contact_email, raw) if raw else None
+        hashed = email_hash(email) if email else None
+        if hashed and hashed != contact.email_hash:
+            other = session.scalar(select(Contact.id).where(Contact.email_hash == hashed))
+            if other is not None and other != contact.id:
+                raise ContactFieldError("email", f"a contact with the email {email} already exists")
+        contact.email, contact.email_hash = email, hashed
+    for name in ("phone", "first_name", "last_name", "school", "region", "postal_code"):
+        if name in changes:
+            setattr(contact, name, (changes[name] or "").strip())
+    if "role" in changes:
+        role = changes["role"]
+        contact.role = role if isinstance(role, ContactRole) else parse_contact_role(role)
+    if "graduation_year" in changes:
+        contact.graduation_year = changes["graduation_year"]
+    if "timezone" in changes:
+        contact.timezone = _checked("timezone", check_timezone, changes["timezone"] or "")
+    if "locale" in changes:
+        contact.locale = _checked("locale", check_locale, changes["locale"] or "")
+    if "birth_date" in changes or "birth_year" in changes:
+        birth_date = changes.get("birth_date", contact.birth_date)
+        birth_year = changes.get("birth_year", contact.birth_year)
+        if "birth_date" in changes and birth_date is None and "birth_year" not in changes:
+            birth_year = None
+        if birth_date is not None:
+            if "birth_year" in changes and birth_year not in (None, birth_date.year):
+                raise ContactFieldError("birth_year", "differs from the year of birth_date")
+            birth_year = birth_date.year
+        contact.birth_date, contact.birth_year = birth_date, birth_year
+        contact.birth_date_latest = latest_birth_date(birth_date, birth_year)
+    if "attributes" in changes:
+        attributes = {}
+        for name, value in (changes["attributes"] or {}).items():
+            key = _checked(f"attributes.{name}", check_attribute_name, name)
+            attributes[key] = "" if value is None else str(value)
+        contact.attributes = attributes
+    contact.updated_at = utcnow()
+    session.flush()
+    if "tags" in changes:
+        try:
+            set_tags(session, contact, changes["tags"] or [])
+        except AudienceError as exc:
+            raise ContactFieldError("tags", str(exc)) from None
+    return contact
