@@ -12,7 +12,6 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Response, request, url_for
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from audiences.contacts import (
@@ -26,6 +25,7 @@ from audiences.contacts import (
     normalize_contact_email,
     record_consent,
     update_contact,
+    upsert_contacts,
 )
 from audiences.models import (
     AgeBand,
@@ -41,9 +41,16 @@ from audiences.privacy import erase_contact
 from audiences.segments import today_utc
 from audiences.suppression import suppress, suppression_for
 from campaign_manager.api.auth import api_access, current_api_user
+from campaign_manager.api.blueprint import Blueprint
 from campaign_manager.api.conditional import require_if_match
 from campaign_manager.api.idempotency import idempotent
-from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
+from campaign_manager.api.pagination import (
+    Page,
+    PageQuerySchema,
+    SortOrders,
+    keyset_page,
+    page_schema,
+)
 from campaign_manager.api.problems import ApiProblem, FieldError, field_errors_from_messages
 from campaign_manager.api.responses import json_response, page_response
 from campaign_manager.extensions import db
@@ -243,6 +250,13 @@ def represent(contact: Contact) -> dict[str, Any]:
     return _represent(contact, _tags_by_contact([contact.id])[contact.id])
 
 
+def contact_page_response(page: Page) -> Response:
+    """A page of contacts, their tags read in one query."""
+    tags = _tags_by_contact([c.id for c in page.items])
+    represented = Page([_represent(c, tags[c.id]) for c in page.items], page.next_cursor)
+    return page_response(ContactSchema(), represented)
+
+
 def _contact_or_404(contact_id: int, *, for_update: bool = False) -> Contact:
     query = select(Contact).where(Contact.id == contact_id)
     if for_update:
@@ -286,10 +300,7 @@ def list_contacts(args: dict[str, Any]):
     query = filtered_contacts(where)
     if args.get("updated_since"):
         query = query.where(Contact.updated_at >= args["updated_since"])
-    page = keyset_page(db.session, query, CONTACT_SORTS, args)
-    tags = _tags_by_contact([c.id for c in page.items])
-    page = type(page)([_represent(c, tags[c.id]) for c in page.items], page.next_cursor)
-    return page_response(ContactSchema(), page)
+    return contact_page_response(keyset_page(db.session, query, CONTACT_SORTS, args))
 
 
 @blp.route("", methods=["POST"])
@@ -368,70 +379,27 @@ def bulk_upsert(data: dict[str, Any]):
     transaction. An email twice in one call: the later item updates what the earlier made.
     """
     schema = ContactInSchema()
-    results: list[dict[str, Any]] = []
-    valid: list[tuple[int, str, dict[str, Any]]] = []
-    for index, item in enumerate(data["contacts"]):
+    items: list[dict[str, Any] | ContactFieldError] = []
+    for item in data["contacts"]:
         try:
-            fields = schema.load(item)
-            if not fields.get("email"):
-                raise ma.ValidationError({"email": ["every item needs an email to match on"]})
-            email = normalize_contact_email(fields.pop("email"))
+            items.append(schema.load(item))
         except ma.ValidationError as exc:
-            errors = field_errors_from_messages(exc.messages)
-            results.append(_rejected(index, errors))
-            continue
-        except AudienceError as exc:
-            results.append(_rejected(index, [FieldError("email", str(exc))]))
-            continue
-        valid.append((index, email, fields))
-        results.append({"index": index, "status": "pending", "id": None})
-
-    existing: dict[str, Contact] = {}
-    hashes = list({email_hash(email) for _, email, _ in valid})
-    for start in range(0, len(hashes), 500):
-        chunk = hashes[start : start + 500]
-        for contact in db.session.scalars(select(Contact).where(Contact.email_hash.in_(chunk))):
-            existing[contact.email_hash or ""] = contact
-    created_now: set[str] = set()
-    for index, email, fields in valid:
-        key = email_hash(email)
-        contact = existing.get(key)
-        if contact is not None and not data["update_existing"] and key not in created_now:
-            results[index] = {"index": index, "status": "unchanged", "id": contact.id}
-            continue
-        is_new = contact is None
-        try:
-            # A savepoint per item: a rejected item leaves nothing behind, the others stay.
-            with db.session.begin_nested():
-                if contact is None:
-                    contact = create_contact(db.session, email)
-                update_contact(db.session, contact, fields)
-        except ContactFieldError as exc:
-            results[index] = _rejected(index, [FieldError(exc.field, str(exc))])
-            continue
-        if is_new:
-            existing[key] = contact
-            created_now.add(key)
-        results[index] = {
-            "index": index,
-            "status": "created" if is_new else "updated",
-            "id": contact.id,
-        }
+            first = field_errors_from_messages(exc.messages)[0]
+            items.append(ContactFieldError(first.field, first.detail))
+    results = upsert_contacts(db.session, items, update_existing=data["update_existing"])
     db.session.commit()
-    counts = {s: sum(1 for r in results if r["status"] == s) for s in BULK_STATUSES}
-    return json_response(BulkResultSchema(), {**counts, "results": results}, etag=False)
+    body: dict[str, Any] = {status: 0 for status in BULK_STATUSES}
+    body["results"] = []
+    for index, result in enumerate(results):
+        body[result.status] += 1
+        entry: dict[str, Any] = {"index": index, "status": result.status, "id": result.contact_id}
+        if result.errors:
+            entry["errors"] = [FieldError(e.field, str(e)).as_dict() for e in result.errors]
+        body["results"].append(entry)
+    return json_response(BulkResultSchema(), body, etag=False)
 
 
 BULK_STATUSES = ("created", "updated", "unchanged", "rejected")
-
-
-def _rejected(index: int, errors: list[FieldError]) -> dict[str, Any]:
-    return {
-        "index": index,
-        "status": "rejected",
-        "id": None,
-        "errors": [e.as_dict() for e in errors],
-    }
 
 
 @blp.route("/<int:contact_id>/consents", methods=["GET"])
