@@ -52,7 +52,7 @@ from campaign_manager.api.pagination import (
     page_schema,
 )
 from campaign_manager.api.problems import ApiProblem, FieldError, field_errors_from_messages
-from campaign_manager.api.responses import json_response, page_response
+from campaign_manager.api.responses import json_response, no_content, page_response
 from campaign_manager.extensions import db
 from campaign_manager.web.authz import ADMINS_ONLY, EDITORS, STAFF
 
@@ -364,7 +364,7 @@ def delete_contact(contact_id: int):
     require_if_match(ContactSchema().dump(represent(contact)))
     erase_contact(db.session, contact, source=f"erased through the API by {_staff_source()}")
     db.session.commit()
-    return Response(status=204)
+    return no_content()
 
 
 @blp.route("/bulk", methods=["POST"])
