@@ -39,7 +39,8 @@ from audiences.models import (
 )
 from audiences.privacy import erase_contact
 from audiences.segments import today_utc
-from audiences.suppression import suppress, suppression_for
+from audiences.suppression import suppression_for
+from audiences.unsubscribe import unsubscribe_contact
 from campaign_manager.api.auth import api_access, current_api_user
 from campaign_manager.api.blueprint import Blueprint
 from campaign_manager.api.conditional import require_if_match
@@ -435,16 +436,9 @@ def add_consent(data: dict[str, Any], contact_id: int):
 @blp.response(200, ContactSchema)
 @idempotent
 def unsubscribe(contact_id: int):
-    """Stop all email to the contact now: the address is suppressed and consent withdrawn.
-
-    Unsubscribing twice changes nothing the second time.
-    """
+    """Stop all email to the contact now: the address is suppressed, consent withdrawn, and
+    a contact.unsubscribed webhook event sent. Unsubscribing twice changes nothing more."""
     contact = _contact_or_404(contact_id)
-    if contact.email:
-        suppress(db.session, contact, SuppressionReason.UNSUBSCRIBED, _staff_source())
-    elif contact.consent_email is not ConsentStatus.WITHDRAWN:
-        record_consent(
-            db.session, contact, ConsentChannel.EMAIL, ConsentStatus.WITHDRAWN, _staff_source()
-        )
+    unsubscribe_contact(db.session, contact, _staff_source(), ip=request.remote_addr)
     db.session.commit()
     return _contact_response(contact)
