@@ -66,9 +66,9 @@ class CampaignManagerApi(Api):
 
 def resources():
     """The resource modules, each with a `blp`; add a new one here."""
-    from campaign_manager.api import contact_imports, contacts, segments
+    from campaign_manager.api import contact_imports, contacts, segments, webhooks
 
-    return [contacts, contact_imports, segments]
+    return [contacts, contact_imports, segments, webhooks]
 
 
 def register_api(app: Flask) -> CampaignManagerApi:
