@@ -17,6 +17,11 @@ from audiences.models import ImportJob, ImportStatus
 from audiences.segments import create_segment
 from campaign_manager.api.auth import TOKEN_AUTH_ATTR
 from campaign_manager.core.accounts import Role
+from campaign_manager.core.webhooks import (
+    WebhookDeliveryStatus,
+    create_subscription,
+    queue_test_event,
+)
 from campaign_manager.web.authz import allowed_roles_of
 
 ANONYMOUS = "anonymous"
@@ -25,6 +30,8 @@ SAMPLE_ARGUMENTS = {
     "contact_id": lambda samples: samples.contact.id,
     "segment_id": lambda samples: samples.segment.id,
     "job_id": lambda samples: samples.import_job.id,
+    "subscription_id": lambda samples: samples.subscription.id,
+    "webhook_delivery_id": lambda samples: samples.webhook_delivery.id,
 }
 
 # What a request to each kind of endpoint carries, so that an allowed role gets past
@@ -44,6 +51,11 @@ MUST_BE_FORBIDDEN = {
     ("api_segments.members", "GET", Role.VENDOR),
     ("api_contact_imports.start", "POST", Role.APPROVER),
     ("api_contact_imports.rejects", "GET", Role.VIEWER),
+    ("api_webhooks.list_subscriptions", "GET", Role.MARKETER),
+    ("api_webhooks.create", "POST", Role.MARKETER),
+    ("api_webhooks.new_secret", "POST", Role.APPROVER),
+    ("api_webhooks.list_deliveries", "GET", Role.VIEWER),
+    ("api_webhooks.redeliver_event", "POST", Role.VENDOR),
 }
 MUST_BE_ALLOWED = {
     ("api_contacts.list_contacts", "GET", Role.VIEWER),
@@ -51,6 +63,8 @@ MUST_BE_ALLOWED = {
     ("api_contacts.delete_contact", "DELETE", Role.ADMIN),
     ("api_segments.members", "GET", Role.APPROVER),
     ("api_contact_imports.start", "POST", Role.MARKETER),
+    ("api_webhooks.create", "POST", Role.ADMIN),
+    ("api_webhooks.list_deliveries", "GET", Role.ADMIN),
 }
 
 
@@ -62,8 +76,20 @@ def samples(db, users):
         filename="s.csv", path="/nowhere/s.csv", header=["email"], status=ImportStatus.DONE
     )
     db.add(job)
+    # Nothing listens on port 9 (discard): a test event fails at once, as a refused connection.
+    subscription, _secret = create_subscription(
+        db, url="http://127.0.0.1:9/hook", event_types=["delivery.sent"]
+    )
+    webhook_delivery = queue_test_event(db, subscription)
+    webhook_delivery.status = WebhookDeliveryStatus.FAILED
     db.commit()
-    return SimpleNamespace(contact=contact, segment=segment, import_job=job)
+    return SimpleNamespace(
+        contact=contact,
+        segment=segment,
+        import_job=job,
+        subscription=subscription,
+        webhook_delivery=webhook_delivery,
+    )
 
 
 def api_routes(app):
