@@ -61,7 +61,7 @@ EVENT_TYPES = [t.value for t in WebhookEventType]
 LOGGED_EVENT_TYPES = [*EVENT_TYPES, TEST_EVENT_TYPE]
 
 
-class SubscriptionSchema(ma.Schema):
+class WebhookSubscriptionSchema(ma.Schema):
     id = ma.fields.Integer(required=True)
     url = ma.fields.String(required=True)
     description = ma.fields.String(required=True)
@@ -80,7 +80,7 @@ class SubscriptionSchema(ma.Schema):
     updated_at = ma.fields.DateTime(required=True)
 
 
-class SubscriptionWithSecretSchema(SubscriptionSchema):
+class WebhookSubscriptionWithSecretSchema(WebhookSubscriptionSchema):
     secret = ma.fields.String(
         required=True,
         metadata={
@@ -90,7 +90,7 @@ class SubscriptionWithSecretSchema(SubscriptionSchema):
     )
 
 
-class SubscriptionInSchema(ma.Schema):
+class WebhookSubscriptionInSchema(ma.Schema):
     """What a client sets. The rules (https, known event types, at least one, lengths) are
     the service's, checked there for the API and the settings form alike."""
 
@@ -109,11 +109,11 @@ class SubscriptionInSchema(ma.Schema):
     description = ma.fields.String(load_default="", metadata={"maxLength": MAX_DESCRIPTION_LENGTH})
 
 
-class SubscriptionPatchSchema(SubscriptionInSchema):
+class WebhookSubscriptionPatchSchema(WebhookSubscriptionInSchema):
     """SubscriptionIn for PATCH: every field optional (used with partial=True)."""
 
 
-class DeliverySchema(ma.Schema):
+class WebhookDeliverySchema(ma.Schema):
     id = ma.fields.Integer(required=True)
     subscription_id = ma.fields.Integer(required=True)
     event_id = ma.fields.String(
@@ -140,7 +140,7 @@ class DeliverySchema(ma.Schema):
     )
 
 
-class DeliveryListQuery(PageQuerySchema):
+class WebhookDeliveryListQuery(PageQuerySchema):
     status = ma.fields.Enum(WebhookDeliveryStatus, by_value=True)
     event_type = ma.fields.String(
         validate=ma.validate.OneOf(LOGGED_EVENT_TYPES),
@@ -148,7 +148,7 @@ class DeliveryListQuery(PageQuerySchema):
     )
 
 
-class SubscriptionListQuery(PageQuerySchema):
+class WebhookSubscriptionListQuery(PageQuerySchema):
     enabled = ma.fields.Boolean()
 
 
@@ -179,17 +179,18 @@ def _delivery_or_404(webhook_delivery_id: int) -> WebhookDelivery:
 
 
 def _subscription_response(subscription: WebhookSubscription) -> Response:
-    return json_response(SubscriptionSchema(), subscription)
+    return json_response(WebhookSubscriptionSchema(), subscription)
 
 
 def _with_secret_response(
     subscription: WebhookSubscription, secret: str, *, status: int
 ) -> Response:
     location = url_for("api_webhooks.get_subscription", subscription_id=subscription.id)
-    body = {**SubscriptionSchema().dump(subscription), "secret": secret}
+    fields = WebhookSubscriptionSchema().fields
+    body = {**{name: getattr(subscription, name) for name in fields}, "secret": secret}
     # No ETag: it would be a hash over the secret. GET the subscription for one.
     return json_response(
-        SubscriptionWithSecretSchema(),
+        WebhookSubscriptionWithSecretSchema(),
         body,
         status=status,
         etag=False,
@@ -204,7 +205,7 @@ def _delivery_response(delivery: WebhookDelivery, status: int = 200) -> Response
         else None
     )
     return json_response(
-        DeliverySchema(), delivery, status=status, etag=status == 200, location=location
+        WebhookDeliverySchema(), delivery, status=status, etag=status == 200, location=location
     )
 
 
@@ -217,21 +218,21 @@ def _field_problem(exc: WebhookError) -> ApiProblem:
 
 @blp.route("/webhook-subscriptions", methods=["GET"])
 @api_access(*ADMINS_ONLY)
-@blp.arguments(SubscriptionListQuery, location="query")
-@blp.response(200, page_schema(SubscriptionSchema, "WebhookSubscriptionPage"))
+@blp.arguments(WebhookSubscriptionListQuery, location="query")
+@blp.response(200, page_schema(WebhookSubscriptionSchema, "WebhookSubscriptionPage"))
 def list_subscriptions(args: dict[str, Any]):
     """List webhook subscriptions, oldest first; `enabled=false` finds the ones turned off."""
     query = select(WebhookSubscription)
     if "enabled" in args:
         query = query.where(WebhookSubscription.enabled.is_(args["enabled"]))
     page = keyset_page(db.session, query, SUBSCRIPTION_SORTS, args)
-    return page_response(SubscriptionSchema(), page)
+    return page_response(WebhookSubscriptionSchema(), page)
 
 
 @blp.route("/webhook-subscriptions", methods=["POST"])
 @api_access(*ADMINS_ONLY)
-@blp.arguments(SubscriptionInSchema)
-@blp.response(201, SubscriptionWithSecretSchema)
+@blp.arguments(WebhookSubscriptionInSchema)
+@blp.response(201, WebhookSubscriptionWithSecretSchema)
 @idempotent(response_holds_secret=True)
 def create(data: dict[str, Any]):
     """Subscribe a receiver URL to event types. The answer holds the signing secret, once."""
@@ -251,7 +252,7 @@ def create(data: dict[str, Any]):
 
 @blp.route("/webhook-subscriptions/<int:subscription_id>", methods=["GET"])
 @api_access(*ADMINS_ONLY)
-@blp.response(200, SubscriptionSchema)
+@blp.response(200, WebhookSubscriptionSchema)
 def get_subscription(subscription_id: int):
     """One subscription (never its secret), with its ETag for a later PATCH or DELETE."""
     return _subscription_response(_subscription_or_404(subscription_id))
@@ -259,12 +260,12 @@ def get_subscription(subscription_id: int):
 
 @blp.route("/webhook-subscriptions/<int:subscription_id>", methods=["PATCH"])
 @api_access(*ADMINS_ONLY)
-@blp.arguments(SubscriptionPatchSchema(partial=True))
-@blp.response(200, SubscriptionSchema)
+@blp.arguments(WebhookSubscriptionPatchSchema(partial=True))
+@blp.response(200, WebhookSubscriptionSchema)
 def patch_subscription(data: dict[str, Any], subscription_id: int):
     """Change the URL, event types or description; needs If-Match with the ETag."""
     subscription = _subscription_or_404(subscription_id, for_update=True)
-    require_if_match(SubscriptionSchema().dump(subscription))
+    require_if_match(WebhookSubscriptionSchema().dump(subscription))
     try:
         update_subscription(
             db.session,
@@ -285,7 +286,7 @@ def patch_subscription(data: dict[str, Any], subscription_id: int):
 def delete(subscription_id: int):
     """Delete the subscription and its delivery log; needs If-Match with the ETag."""
     subscription = _subscription_or_404(subscription_id, for_update=True)
-    require_if_match(SubscriptionSchema().dump(subscription))
+    require_if_match(WebhookSubscriptionSchema().dump(subscription))
     delete_subscription(db.session, subscription)
     db.session.commit()
     return no_content()
@@ -293,7 +294,7 @@ def delete(subscription_id: int):
 
 @blp.route("/webhook-subscriptions/<int:subscription_id>/enable", methods=["POST"])
 @api_access(*ADMINS_ONLY)
-@blp.response(200, SubscriptionSchema)
+@blp.response(200, WebhookSubscriptionSchema)
 @idempotent
 def enable(subscription_id: int):
     """Turn the subscription on (again); deliveries waiting for it go out shortly."""
@@ -305,7 +306,7 @@ def enable(subscription_id: int):
 
 @blp.route("/webhook-subscriptions/<int:subscription_id>/disable", methods=["POST"])
 @api_access(*ADMINS_ONLY)
-@blp.response(200, SubscriptionSchema)
+@blp.response(200, WebhookSubscriptionSchema)
 @idempotent
 def disable(subscription_id: int):
     """Turn the subscription off: no new events are queued for it until it is enabled."""
@@ -320,7 +321,7 @@ def disable(subscription_id: int):
 
 @blp.route("/webhook-subscriptions/<int:subscription_id>/secret", methods=["POST"])
 @api_access(*ADMINS_ONLY)
-@blp.response(200, SubscriptionWithSecretSchema)
+@blp.response(200, WebhookSubscriptionWithSecretSchema)
 @idempotent(response_holds_secret=True)
 def new_secret(subscription_id: int):
     """Replace the signing secret; the answer holds the new one, once. The next attempt of
@@ -333,7 +334,7 @@ def new_secret(subscription_id: int):
 
 @blp.route("/webhook-subscriptions/<int:subscription_id>/test", methods=["POST"])
 @api_access(*ADMINS_ONLY)
-@blp.response(201, DeliverySchema)
+@blp.response(201, WebhookDeliverySchema)
 @idempotent
 def send_test(subscription_id: int):
     """Send a `webhook.test` event now (even while the subscription is off) and answer with
@@ -354,8 +355,8 @@ def send_test(subscription_id: int):
 
 @blp.route("/webhook-subscriptions/<int:subscription_id>/deliveries", methods=["GET"])
 @api_access(*ADMINS_ONLY)
-@blp.arguments(DeliveryListQuery, location="query")
-@blp.response(200, page_schema(DeliverySchema, "WebhookDeliveryPage"))
+@blp.arguments(WebhookDeliveryListQuery, location="query")
+@blp.response(200, page_schema(WebhookDeliverySchema, "WebhookDeliveryPage"))
 def list_deliveries(args: dict[str, Any], subscription_id: int):
     """The subscription's delivery log, newest first; filter by status and event type."""
     _subscription_or_404(subscription_id)
@@ -365,12 +366,12 @@ def list_deliveries(args: dict[str, Any], subscription_id: int):
     if "event_type" in args:
         query = query.where(WebhookDelivery.event_type == args["event_type"])
     page = keyset_page(db.session, query, DELIVERY_SORTS, args)
-    return page_response(DeliverySchema(), page)
+    return page_response(WebhookDeliverySchema(), page)
 
 
 @blp.route("/webhook-deliveries/<int:webhook_delivery_id>", methods=["GET"])
 @api_access(*ADMINS_ONLY)
-@blp.response(200, DeliverySchema)
+@blp.response(200, WebhookDeliverySchema)
 def get_delivery(webhook_delivery_id: int):
     """One delivery: the event sent, its status, attempts and the receiver's last answer."""
     return _delivery_response(_delivery_or_404(webhook_delivery_id))
@@ -378,7 +379,7 @@ def get_delivery(webhook_delivery_id: int):
 
 @blp.route("/webhook-deliveries/<int:webhook_delivery_id>/redeliver", methods=["POST"])
 @api_access(*ADMINS_ONLY)
-@blp.response(201, DeliverySchema)
+@blp.response(201, WebhookDeliverySchema)
 @idempotent
 def redeliver_event(webhook_delivery_id: int):
     """Send a finished delivery's event again (same id, same body) as a new delivery.
