@@ -42,7 +42,7 @@ from audiences.segments import today_utc
 from audiences.suppression import suppression_for
 from audiences.unsubscribe import unsubscribe_contact
 from campaign_manager.api.auth import api_access, current_api_user
-from campaign_manager.api.blueprint import Blueprint
+from campaign_manager.api.blueprint import ApiSchema, Blueprint
 from campaign_manager.api.conditional import require_if_match
 from campaign_manager.api.idempotency import idempotent
 from campaign_manager.api.pagination import (
@@ -113,7 +113,7 @@ def _text(max_length: int, **kwargs: Any) -> ma.fields.String:
     return ma.fields.String(validate=ma.validate.Length(max=max_length), **kwargs)
 
 
-class ContactInSchema(ma.Schema):
+class ContactInSchema(ApiSchema):
     """The fields a client may set. On PATCH every field is optional; absent ones stay."""
 
     email = _text(320, allow_none=True, metadata={"description": "unique, case-insensitively"})
@@ -160,6 +160,8 @@ class ContactListQuery(PageQuerySchema):
 
 
 class BulkUpsertSchema(ma.Schema):
+    # Not an ApiSchema: each item is checked on its own (ContactInSchema), so one bad item
+    # is reported in its result instead of refusing the whole batch.
     contacts = ma.fields.List(
         ma.fields.Dict(),
         required=True,
@@ -199,7 +201,7 @@ class ConsentSchema(ma.Schema):
     recorded_at = ma.fields.DateTime(required=True)
 
 
-class ConsentInSchema(ma.Schema):
+class ConsentInSchema(ApiSchema):
     channel = ma.fields.Enum(ConsentChannel, by_value=True, required=True)
     status = ma.fields.Enum(
         ConsentStatus,
@@ -329,7 +331,7 @@ def create(data: dict[str, Any]):
     return _contact_response(contact, 201)
 
 
-@blp.route("/<int:contact_id>", methods=["GET"])
+@blp.route("/<id:contact_id>", methods=["GET"])
 @api_access(*STAFF)
 @blp.response(200, ContactSchema)
 def get_contact(contact_id: int):
@@ -337,7 +339,7 @@ def get_contact(contact_id: int):
     return _contact_response(_contact_or_404(contact_id))
 
 
-@blp.route("/<int:contact_id>", methods=["PATCH"])
+@blp.route("/<id:contact_id>", methods=["PATCH"])
 @api_access(*EDITORS)
 @blp.arguments(ContactPatchSchema(partial=True))
 @blp.response(200, ContactSchema)
@@ -356,7 +358,7 @@ def patch_contact(data: dict[str, Any], contact_id: int):
     return _contact_response(contact)
 
 
-@blp.route("/<int:contact_id>", methods=["DELETE"])
+@blp.route("/<id:contact_id>", methods=["DELETE"])
 @api_access(*ADMINS_ONLY)
 @blp.response(204)
 def delete_contact(contact_id: int):
@@ -403,7 +405,7 @@ def bulk_upsert(data: dict[str, Any]):
 BULK_STATUSES = ("created", "updated", "unchanged", "rejected")
 
 
-@blp.route("/<int:contact_id>/consents", methods=["GET"])
+@blp.route("/<id:contact_id>/consents", methods=["GET"])
 @api_access(*STAFF)
 @blp.arguments(PageQuerySchema, location="query")
 @blp.response(200, page_schema(ConsentSchema, "ConsentPage"))
@@ -414,7 +416,7 @@ def list_consents(args: dict[str, Any], contact_id: int):
     return page_response(ConsentSchema(), keyset_page(db.session, query, CONSENT_SORTS, args))
 
 
-@blp.route("/<int:contact_id>/consents", methods=["POST"])
+@blp.route("/<id:contact_id>/consents", methods=["POST"])
 @api_access(*EDITORS)
 @blp.arguments(ConsentInSchema)
 @blp.response(201, ConsentSchema)
@@ -431,7 +433,7 @@ def add_consent(data: dict[str, Any], contact_id: int):
     return json_response(ConsentSchema(), entry, status=201, etag=False)
 
 
-@blp.route("/<int:contact_id>/unsubscribe", methods=["POST"])
+@blp.route("/<id:contact_id>/unsubscribe", methods=["POST"])
 @api_access(*EDITORS)
 @blp.response(200, ContactSchema)
 @idempotent

@@ -337,3 +337,20 @@ def test_unsubscribe_without_an_address_withdraws_consent(api, db):
     assert response.status_code == 200
     assert response.get_json()["consent"]["email"] == "withdrawn"
     assert response.get_json()["suppressed"] is None
+
+
+def test_text_with_nul_characters_is_refused(api, db):
+    response = api.marketer.post("/api/v1/contacts", json={"first_name": "A\u0000B"})
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["field"] == "first_name"
+    bulk = api.marketer.post(
+        "/api/v1/contacts/bulk",
+        json={
+            "contacts": [
+                {"email": "ok@example.org"},
+                {"email": "n@example.org", "school": "\u0000"},
+            ]
+        },
+    )
+    assert [r["status"] for r in bulk.get_json()["results"]] == ["created", "rejected"]
+    assert bulk.get_json()["results"][1]["errors"][0]["field"] == "school"
