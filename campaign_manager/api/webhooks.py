@@ -18,7 +18,7 @@ from flask import Response, current_app, url_for
 from sqlalchemy import select
 
 from campaign_manager.api.auth import api_access, current_api_user
-from campaign_manager.api.blueprint import Blueprint
+from campaign_manager.api.blueprint import ApiSchema, Blueprint
 from campaign_manager.api.conditional import require_if_match
 from campaign_manager.api.idempotency import idempotent
 from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
@@ -90,7 +90,7 @@ class WebhookSubscriptionWithSecretSchema(WebhookSubscriptionSchema):
     )
 
 
-class WebhookSubscriptionInSchema(ma.Schema):
+class WebhookSubscriptionInSchema(ApiSchema):
     """What a client sets. The rules (https, known event types, at least one, lengths) are
     the service's, checked there for the API and the settings form alike."""
 
@@ -250,7 +250,7 @@ def create(data: dict[str, Any]):
     return _with_secret_response(subscription, secret, status=201)
 
 
-@blp.route("/webhook-subscriptions/<int:subscription_id>", methods=["GET"])
+@blp.route("/webhook-subscriptions/<id:subscription_id>", methods=["GET"])
 @api_access(*ADMINS_ONLY)
 @blp.response(200, WebhookSubscriptionSchema)
 def get_subscription(subscription_id: int):
@@ -258,7 +258,7 @@ def get_subscription(subscription_id: int):
     return _subscription_response(_subscription_or_404(subscription_id))
 
 
-@blp.route("/webhook-subscriptions/<int:subscription_id>", methods=["PATCH"])
+@blp.route("/webhook-subscriptions/<id:subscription_id>", methods=["PATCH"])
 @api_access(*ADMINS_ONLY)
 @blp.arguments(WebhookSubscriptionPatchSchema(partial=True))
 @blp.response(200, WebhookSubscriptionSchema)
@@ -280,7 +280,7 @@ def patch_subscription(data: dict[str, Any], subscription_id: int):
     return _subscription_response(subscription)
 
 
-@blp.route("/webhook-subscriptions/<int:subscription_id>", methods=["DELETE"])
+@blp.route("/webhook-subscriptions/<id:subscription_id>", methods=["DELETE"])
 @api_access(*ADMINS_ONLY)
 @blp.response(204)
 def delete(subscription_id: int):
@@ -292,7 +292,7 @@ def delete(subscription_id: int):
     return no_content()
 
 
-@blp.route("/webhook-subscriptions/<int:subscription_id>/enable", methods=["POST"])
+@blp.route("/webhook-subscriptions/<id:subscription_id>/enable", methods=["POST"])
 @api_access(*ADMINS_ONLY)
 @blp.response(200, WebhookSubscriptionSchema)
 @idempotent
@@ -304,7 +304,7 @@ def enable(subscription_id: int):
     return _subscription_response(subscription)
 
 
-@blp.route("/webhook-subscriptions/<int:subscription_id>/disable", methods=["POST"])
+@blp.route("/webhook-subscriptions/<id:subscription_id>/disable", methods=["POST"])
 @api_access(*ADMINS_ONLY)
 @blp.response(200, WebhookSubscriptionSchema)
 @idempotent
@@ -319,7 +319,7 @@ def disable(subscription_id: int):
     return _subscription_response(subscription)
 
 
-@blp.route("/webhook-subscriptions/<int:subscription_id>/secret", methods=["POST"])
+@blp.route("/webhook-subscriptions/<id:subscription_id>/secret", methods=["POST"])
 @api_access(*ADMINS_ONLY)
 @blp.response(200, WebhookSubscriptionWithSecretSchema)
 @idempotent(response_holds_secret=True)
@@ -332,7 +332,7 @@ def new_secret(subscription_id: int):
     return _with_secret_response(subscription, secret, status=200)
 
 
-@blp.route("/webhook-subscriptions/<int:subscription_id>/test", methods=["POST"])
+@blp.route("/webhook-subscriptions/<id:subscription_id>/test", methods=["POST"])
 @api_access(*ADMINS_ONLY)
 @blp.response(201, WebhookDeliverySchema)
 @idempotent
@@ -353,7 +353,7 @@ def send_test(subscription_id: int):
 # --- the delivery log ----------------------------------------------------------------------
 
 
-@blp.route("/webhook-subscriptions/<int:subscription_id>/deliveries", methods=["GET"])
+@blp.route("/webhook-subscriptions/<id:subscription_id>/deliveries", methods=["GET"])
 @api_access(*ADMINS_ONLY)
 @blp.arguments(WebhookDeliveryListQuery, location="query")
 @blp.response(200, page_schema(WebhookDeliverySchema, "WebhookDeliveryPage"))
@@ -369,7 +369,7 @@ def list_deliveries(args: dict[str, Any], subscription_id: int):
     return page_response(WebhookDeliverySchema(), page)
 
 
-@blp.route("/webhook-deliveries/<int:webhook_delivery_id>", methods=["GET"])
+@blp.route("/webhook-deliveries/<id:webhook_delivery_id>", methods=["GET"])
 @api_access(*ADMINS_ONLY)
 @blp.response(200, WebhookDeliverySchema)
 def get_delivery(webhook_delivery_id: int):
@@ -377,7 +377,7 @@ def get_delivery(webhook_delivery_id: int):
     return _delivery_response(_delivery_or_404(webhook_delivery_id))
 
 
-@blp.route("/webhook-deliveries/<int:webhook_delivery_id>/redeliver", methods=["POST"])
+@blp.route("/webhook-deliveries/<id:webhook_delivery_id>/redeliver", methods=["POST"])
 @api_access(*ADMINS_ONLY)
 @blp.response(201, WebhookDeliverySchema)
 @idempotent
