@@ -110,7 +110,8 @@ class WebhookSubscriptionInSchema(ApiSchema):
 
 
 class WebhookSubscriptionPatchSchema(WebhookSubscriptionInSchema):
-    """SubscriptionIn for PATCH: every field optional (used with partial=True)."""
+    """WebhookSubscriptionIn for PATCH: every field optional (used with partial=True); the
+    fields not sent keep their values."""
 
 
 class WebhookDeliverySchema(ma.Schema):

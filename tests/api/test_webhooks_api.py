@@ -189,7 +189,7 @@ def test_anonymous_callers_get_401(api):
 
 
 def test_patch_needs_the_current_etag(api, db):
-    created = new_subscription(api.admin)
+    created = new_subscription(api.admin, description="District CRM")
     path = f"{SUBSCRIPTIONS}/{created['id']}"
     first_tag = api.admin.get(path).headers["ETag"]
 
@@ -201,7 +201,9 @@ def test_patch_needs_the_current_etag(api, db):
 
     assert changed.status_code == 200, changed.get_data(as_text=True)
     assert changed.get_json()["event_types"] == ["delivery.failed", "campaign.status_changed"]
+    # The fields not sent keep their values.
     assert changed.get_json()["url"] == "https://crm.partner.example/hooks"
+    assert changed.get_json()["description"] == "District CRM"
     assert changed.headers["ETag"] != first_tag
 
     stale = api.admin.patch(path, json={"description": "Lost"}, headers={"If-Match": first_tag})
@@ -217,7 +219,7 @@ def test_patch_needs_the_current_etag(api, db):
     assert invalid.status_code == 422
     assert [e["field"] for e in invalid.get_json()["errors"]] == ["url"]
     saved = stored(db, created["id"])
-    assert saved.description == "" and saved.url == "https://crm.partner.example/hooks"
+    assert saved.description == "District CRM" and saved.url == "https://crm.partner.example/hooks"
     assert saved.event_types == ["delivery.failed", "campaign.status_changed"]
 
 
