@@ -201,9 +201,9 @@ def drain(worker: DeliveryWorker, db: Session, clock: MovableClock, *, max_batch
     raise AssertionError(f"{left} deliveries still unfinished after {max_batches} batches")
 
 
-def add_students(db: Session, count: int) -> None:
-    """`count` adult students who agreed to email, added in bulk (create_contact checks
-    each address one by one; these are known to be new)."""
+def add_students(db: Session, count: int, *, consent_every: int = 1) -> None:
+    """`count` adult students, every `consent_every`-th of whom agreed to email, added in
+    bulk (create_contact checks each address one by one; these are known to be new)."""
     db.add_all(
         Contact(
             email=f"student{index}@example.org",
@@ -215,7 +215,9 @@ def add_students(db: Session, count: int) -> None:
             birth_year=2000,
             birth_date_latest=date(2000, 1, 1),
             timezone="America/New_York",
-            consent_email=ConsentStatus.GRANTED,
+            consent_email=ConsentStatus.GRANTED
+            if index % consent_every == 0
+            else ConsentStatus.UNKNOWN,
         )
         for index in range(count)
     )
