@@ -33,7 +33,6 @@ RECIPIENTS = 300
 KILLS = 4
 
 
-
 def test_killed_workers_lose_nothing_and_send_nothing_twice(db, users, database_url, tmp_path):
     sink = slow_sink()
     email_campaign(
