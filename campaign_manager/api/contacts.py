@@ -35,6 +35,7 @@ from audiences.models import (
     Contact,
     ContactRole,
     ContactTag,
+    Suppression,
     SuppressionReason,
 )
 from audiences.privacy import erase_contact
@@ -234,8 +235,21 @@ def _tags_by_contact(ids: list[int]) -> dict[int, list[str]]:
     return found
 
 
-def _represent(contact: Contact, tags: list[str]) -> dict[str, Any]:
-    suppression = suppression_for(db.session, contact) if contact.email else None
+def _suppressions_by_hash(hashes: list[str]) -> dict[str, SuppressionReason]:
+    found: dict[str, SuppressionReason] = {}
+    for start in range(0, len(hashes), 500):
+        rows = db.session.execute(
+            select(Suppression.address_hash, Suppression.reason).where(
+                Suppression.address_hash.in_(hashes[start : start + 500])
+            )
+        )
+        found.update({address_hash: reason for address_hash, reason in rows})
+    return found
+
+
+def _represent(
+    contact: Contact, tags: list[str], suppression: SuppressionReason | None
+) -> dict[str, Any]:
     return {
         **{
             name: getattr(contact, name)
@@ -245,18 +259,27 @@ def _represent(contact: Contact, tags: list[str]) -> dict[str, Any]:
         "age_band": age_band(contact.birth_date_latest, today_utc()),
         "tags": tags,
         "consent": {c.value: contact.consent(c) for c in ConsentChannel},
-        "suppressed": suppression.reason if suppression else None,
+        "suppressed": suppression,
     }
 
 
 def represent(contact: Contact) -> dict[str, Any]:
-    return _represent(contact, _tags_by_contact([contact.id])[contact.id])
+    suppression = suppression_for(db.session, contact) if contact.email else None
+    return _represent(
+        contact,
+        _tags_by_contact([contact.id])[contact.id],
+        suppression.reason if suppression else None,
+    )
 
 
 def contact_page_response(page: Page) -> Response:
-    """A page of contacts, their tags read in one query."""
+    """A page of contacts, their tags and suppressions read in one query each."""
     tags = _tags_by_contact([c.id for c in page.items])
-    represented = Page([_represent(c, tags[c.id]) for c in page.items], page.next_cursor)
+    suppressions = _suppressions_by_hash([c.email_hash for c in page.items if c.email_hash])
+    represented = Page(
+        [_represent(c, tags[c.id], suppressions.get(c.email_hash or "")) for c in page.items],
+        page.next_cursor,
+    )
     return page_response(ContactSchema(), represented)
 
 

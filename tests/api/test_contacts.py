@@ -319,6 +319,8 @@ def test_unsubscribe_suppresses_withdraws_and_tells_webhooks(api, db):
     assert suppression_for(db, "u@example.org").reason is SuppressionReason.UNSUBSCRIBED
     again = api.marketer.post(f"/api/v1/contacts/{contact.id}/unsubscribe")
     assert again.status_code == 200
+    listed = api.viewer.get("/api/v1/contacts").get_json()["data"]
+    assert [c["suppressed"] for c in listed] == ["unsubscribed"]
     withdrawals = db.scalars(
         select(Consent).where(
             Consent.contact_id == contact.id, Consent.channel == ConsentChannel.EMAIL
