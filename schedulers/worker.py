@@ -41,6 +41,7 @@ from schedulers.outbox import (
 )
 from schedulers.retry import RetryPolicy
 from schedulers.throttle import take_slots
+from schedulers.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class DeliveryWorker:
         settings: WorkerSettings | None = None,
         name: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         self.database = database
         self.renderer = renderer
@@ -114,6 +116,8 @@ class DeliveryWorker:
         self.settings = settings or WorkerSettings()
         self.name = name or worker_name(threading.current_thread().name)
         self.clock = clock
+        # Outgoing webhooks go through the same workers, between delivery batches.
+        self.webhooks = webhooks
         self._last_recovery = 0.0
 
     # --- one batch ---------------------------------------------------------------------------
@@ -310,11 +314,16 @@ class DeliveryWorker:
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.name)
         while not stop.is_set():
+            handled = 0
             try:
-                handled = self.run_batch()
+                handled += self.run_batch()
             except Exception:
                 log.exception("worker %s: batch failed; retrying shortly", self.name)
-                handled = 0
+            if self.webhooks is not None:
+                try:
+                    handled += self.webhooks.run_batch()
+                except Exception:
+                    log.exception("worker %s: webhook batch failed; retrying shortly", self.name)
             if not handled:
                 stop.wait(self.settings.idle_sleep_seconds)
         log.info("worker %s stopped", self.name)

@@ -101,6 +101,22 @@ class SchedulerSettings:
 
 
 @dataclass
+class WebhookSettings:
+    # Outgoing webhooks (Settings → Webhooks). Seconds to wait for a receiver's answer;
+    # no answer in time counts as a failed attempt.
+    timeout_seconds: float = 10.0
+    # Attempts per event before it is marked failed, and the first retry's delay in seconds
+    # (doubling each time, with jitter; a receiver's Retry-After is honoured).
+    max_attempts: int = 8
+    retry_base_seconds: float = 60.0
+    # A subscription whose deliveries fail this many times in a row (each after all its
+    # attempts) is turned off and shown as needing a person. 0 never turns one off.
+    disable_after_failures: int = 5
+    # Webhook deliveries a worker claims at once.
+    batch_size: int = 20
+
+
+@dataclass
 class AssetSettings:
     # Largest image and PDF accepted by the asset library, in megabytes.
     max_image_mb: float = 25.0
@@ -113,6 +129,16 @@ class AssetSettings:
 
 
 @dataclass
+class ApiSettings:
+    # Requests each API token may make per window; more get 429 with Retry-After.
+    rate_limit_requests: int = 600
+    rate_limit_window_seconds: int = 60
+    # Items per page of a list when the client asks for none, and the most it may ask for.
+    default_page_size: int = 50
+    max_page_size: int = 500
+
+
+@dataclass
 class Settings:
     app: AppSettings = field(default_factory=AppSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -121,6 +147,8 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     assets: AssetSettings = field(default_factory=AssetSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     # Where the settings came from, for error messages and `campaign-manager config`.
     source: str = "built-in defaults"
 
@@ -317,6 +345,16 @@ def validate_settings(settings: Settings) -> None:
         raise ConfigError(f"{settings.source}: [assets] size limits must be above 0")
     if settings.assets.max_image_pixels < 1_000_000:
         raise ConfigError(f"{settings.source}: [assets] max_image_pixels must be at least 1000000")
+    api = settings.api
+    if api.rate_limit_requests < 1 or api.rate_limit_window_seconds < 1:
+        raise ConfigError(
+            f"{settings.source}: [api] rate_limit_requests and rate_limit_window_seconds "
+            "must be at least 1"
+        )
+    if not 1 <= api.default_page_size <= api.max_page_size:
+        raise ConfigError(
+            f"{settings.source}: [api] default_page_size must be between 1 and max_page_size"
+        )
     if settings.is_production and not settings.app.base_url.startswith("https://"):
         raise ConfigError(
             f"{settings.source}: [app] base_url must be https:// in production: unsubscribe "

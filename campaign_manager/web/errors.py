@@ -8,6 +8,8 @@ from flask import Flask, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from campaign_manager.api.problems import is_api_request, problem_for_exception
+
 log = logging.getLogger(__name__)
 
 EXPLANATIONS = {
@@ -64,6 +66,8 @@ def render_error(status: int, detail: str | None = None):
 
 
 def _csrf_error(error: CSRFError):
+    if is_api_request():
+        return problem_for_exception(error)
     return render_error(
         400,
         "The form was sent without a valid security token (it may have expired). "
@@ -74,12 +78,17 @@ def _csrf_error(error: CSRFError):
 def _http_error(error: HTTPException):
     if error.code is None or error.code < 400:
         return error
+    if is_api_request():
+        # The API answers every error, even a 404 for an unknown path, as problem+json.
+        return problem_for_exception(error)
     return render_error(error.code)
 
 
 def _unexpected_error(error: Exception):
     if isinstance(error, HTTPException):
         return _http_error(error)
+    if is_api_request() and not current_app.config.get("PROPAGATE_EXCEPTIONS"):
+        return problem_for_exception(error)
     if current_app.config.get("PROPAGATE_EXCEPTIONS"):
         # Tests see the real exception instead of an error page.
         raise error

@@ -17,8 +17,15 @@ from audiences.models import ContactRole, ImportJob, ImportStatus, SuppressionRe
 from audiences.segments import create_segment
 from audiences.suppression import suppress
 from audiences.unsubscribe import unsubscribe_token
+from campaign_manager.api.auth import TOKEN_AUTH_ATTR
 from campaign_manager.channels.accounts import build_adapter
+from campaign_manager.core.api_tokens import create_token
 from campaign_manager.core.security import TokenSigner
+from campaign_manager.core.webhooks import (
+    WebhookDeliveryStatus,
+    create_subscription,
+    queue_test_event,
+)
 from tests.channels.samples import sample_email
 from tests.conftest import TEST_SECRET
 
@@ -43,6 +50,10 @@ SAMPLE_ARGUMENTS = {
     "delivery_id": lambda samples: samples.campaigns.delivery.id,
     "stage": lambda samples: "review",
     "position": lambda samples: 0,
+    # The admin's own token: other users revoking it get 404, as if it did not exist.
+    "token_id": lambda samples: samples.api_token.id,
+    "subscription_id": lambda samples: samples.webhook_delivery.subscription_id,
+    "webhook_delivery_id": lambda samples: samples.webhook_delivery.id,
 }
 
 
@@ -73,9 +84,18 @@ def samples(users, db, make_account, instance_path):
     )
     db.add(import_job)
     suppression = suppress(db, "sample.suppressed@example.org", SuppressionReason.MANUAL, "test")
+    api_token = create_token(db, users["admin"], "matrix token").token
+    # A receiver on a closed local port: the walk's "send test event" fails at once, offline.
+    subscription, _secret = create_subscription(
+        db, url="http://127.0.0.1:9/hook", event_types=["delivery.sent"]
+    )
+    webhook_delivery = queue_test_event(db, subscription)
+    webhook_delivery.status = WebhookDeliveryStatus.FAILED
     db.commit()
     return SimpleNamespace(
         users=users,
+        api_token=api_token,
+        webhook_delivery=webhook_delivery,
         campaigns=make_campaign_samples(db, users),
         contact=contact,
         segment=segment,
@@ -98,6 +118,10 @@ ENDPOINT_ARGUMENTS = {
 def routes(app: Flask):
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
+            continue
+        if getattr(app.view_functions[rule.endpoint], TOKEN_AUTH_ATTR, False):
+            # The REST API takes bearer tokens and never the session cookie this walk signs
+            # in with; tests/api/test_access.py walks every API route x role with tokens.
             continue
         for method in sorted(rule.methods & {"GET", "POST"}):
             yield rule, method
