@@ -63,9 +63,9 @@ class CampaignManagerApi(Api):
 
 def resources():
     """The resource modules, each with a `blp`; add a new one here."""
-    from campaign_manager.api import contact_imports, contacts, segments
+    from campaign_manager.api import contact_imports, contacts, print_jobs, segments
 
-    return [contacts, contact_imports, segments]
+    return [contacts, contact_imports, segments, print_jobs]
 
 
 def register_api(app: Flask) -> CampaignManagerApi:

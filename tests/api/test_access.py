@@ -18,6 +18,7 @@ from audiences.segments import create_segment
 from campaign_manager.api.auth import TOKEN_AUTH_ATTR
 from campaign_manager.core.accounts import Role
 from campaign_manager.web.authz import allowed_roles_of
+from tests.api.conftest import bare_print_job
 
 ANONYMOUS = "anonymous"
 
@@ -25,6 +26,7 @@ SAMPLE_ARGUMENTS = {
     "contact_id": lambda samples: samples.contact.id,
     "segment_id": lambda samples: samples.segment.id,
     "job_id": lambda samples: samples.import_job.id,
+    "print_job_id": lambda samples: samples.print_job.id,
 }
 
 # What a request to each kind of endpoint carries, so that an allowed role gets past
@@ -45,17 +47,21 @@ MUST_BE_FORBIDDEN = {
     ("api_contact_imports.start", "POST", Role.APPROVER),
     ("api_contact_imports.rejects", "GET", Role.VIEWER),
 }
+# A vendor's token reads print jobs (its own company's: tests/api/test_print_jobs.py).
 MUST_BE_ALLOWED = {
     ("api_contacts.list_contacts", "GET", Role.VIEWER),
     ("api_contacts.create", "POST", Role.MARKETER),
     ("api_contacts.delete_contact", "DELETE", Role.ADMIN),
     ("api_segments.members", "GET", Role.APPROVER),
     ("api_contact_imports.start", "POST", Role.MARKETER),
+    ("api_print_jobs.list_print_jobs", "GET", Role.VENDOR),
+    ("api_print_jobs.get_print_job", "GET", Role.VENDOR),
 }
 
 
 @pytest.fixture
 def samples(db, users):
+    print_job = bare_print_job(db, users["vendor"].vendor, "access-walk")
     contact = create_contact(db, "sample@example.org")
     segment = create_segment(db, "Sample", {"type": "all", "rules": []})
     job = ImportJob(
@@ -63,7 +69,7 @@ def samples(db, users):
     )
     db.add(job)
     db.commit()
-    return SimpleNamespace(contact=contact, segment=segment, import_job=job)
+    return SimpleNamespace(contact=contact, segment=segment, import_job=job, print_job=print_job)
 
 
 def api_routes(app):
