@@ -48,6 +48,9 @@ class CampaignManagerApi(Api):
         """The app's error handlers (web/errors.py) already answer /api/ with problems."""
 
     def _register_responses(self) -> None:
+        self.spec.components.response(
+            "NOT_MODIFIED", {"description": "Not Modified (no body)"}, lazy=True
+        )
         for status in http.HTTPStatus:
             if status < 400:
                 continue
@@ -59,6 +62,50 @@ class CampaignManagerApi(Api):
                 },
                 lazy=True,
             )
+
+
+# Request headers the shared machinery reads, documented on every operation they apply to.
+CONDITIONAL_HEADERS = {
+    "get": {
+        "in": "header",
+        "name": "If-None-Match",
+        "required": False,
+        "description": "an ETag from an earlier GET: 304 if the resource is unchanged",
+        "schema": {"type": "string"},
+    },
+    "post": {
+        "in": "header",
+        "name": "Idempotency-Key",
+        "required": False,
+        "description": "a random key (a UUID): a retry with it within 24 h returns the "
+        "first answer instead of acting twice",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    },
+    "if_match": {
+        "in": "header",
+        "name": "If-Match",
+        "required": True,
+        "description": "the ETag from a GET: 412 if the resource changed since, 428 if absent",
+        "schema": {"type": "string"},
+    },
+}
+
+
+def _document_headers(spec_paths: dict) -> None:
+    for path, operations in spec_paths.items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            wanted = (
+                CONDITIONAL_HEADERS["if_match"]
+                if method in ("patch", "put", "delete")
+                else (CONDITIONAL_HEADERS.get(method))
+            )
+            if method == "get" and "{" not in path:
+                wanted = None  # lists have no ETag
+            parameters = operation.setdefault("parameters", [])
+            if wanted and all(p.get("name") != wanted["name"] for p in parameters):
+                parameters.append(dict(wanted))
 
 
 def resources():
@@ -98,6 +145,7 @@ def register_api(app: Flask) -> CampaignManagerApi:
         # Tokens, not cookies: a cross-site page cannot send a bearer token, so no CSRF.
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp)
+    _document_headers(api.spec._paths)  # apispec has no public way to amend operations
     app.register_blueprint(docs.bp)
     app.extensions["campaign_manager.api"] = api
     app.after_request(_api_cache_headers)
