@@ -187,6 +187,7 @@ def idempotent(view: F) -> F:
             session.commit()
         return response
 
+    run_once.honours_idempotency_key = True  # type: ignore[attr-defined]
     return run_once  # type: ignore[return-value]
 
 

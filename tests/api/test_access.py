@@ -132,3 +132,12 @@ def test_every_api_route_for_every_role(app, api, samples, who):
 def test_every_api_view_declares_its_roles(app):
     for rule, _method in api_routes(app):
         assert allowed_roles_of(app.view_functions[rule.endpoint]), rule.endpoint
+
+
+def test_every_api_post_honours_idempotency_keys(app):
+    """The document promises Idempotency-Key on every POST (api/__init__.py), so each POST
+    view must carry @idempotent."""
+    for rule, method in api_routes(app):
+        if method == "POST":
+            view = app.view_functions[rule.endpoint]
+            assert getattr(view, "honours_idempotency_key", False), f"{rule.endpoint}: @idempotent"
