@@ -110,9 +110,9 @@ def _document_headers(spec_paths: dict) -> None:
 
 def resources():
     """The resource modules, each with a `blp`; add a new one here."""
-    from campaign_manager.api import contact_imports, contacts, print_jobs, segments
+    from campaign_manager.api import contact_imports, contacts, print_jobs, segments, webhooks
 
-    return [contacts, contact_imports, segments, print_jobs]
+    return [contacts, contact_imports, segments, print_jobs, webhooks]
 
 
 def register_api(app: Flask) -> CampaignManagerApi:

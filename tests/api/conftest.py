@@ -11,6 +11,9 @@ from flask import Flask
 from campaign_manager.core.accounts import Role
 from campaign_manager.core.api_tokens import create_token
 
+# The live webhook receiver and the sender, for the webhooks API's end-to-end test.
+from tests.webhook_receiver import clock, make_sender, receiver  # noqa: F401
+
 
 class ApiClient:
     """The Flask test client, sending a bearer token and JSON; no cookies, no CSRF."""

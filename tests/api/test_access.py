@@ -17,6 +17,11 @@ from audiences.models import ImportJob, ImportStatus
 from audiences.segments import create_segment
 from campaign_manager.api.auth import TOKEN_AUTH_ATTR
 from campaign_manager.core.accounts import Role
+from campaign_manager.core.webhooks import (
+    WebhookDeliveryStatus,
+    create_subscription,
+    queue_test_event,
+)
 from campaign_manager.web.authz import allowed_roles_of
 from tests.api.conftest import bare_print_job
 
@@ -27,6 +32,8 @@ SAMPLE_ARGUMENTS = {
     "segment_id": lambda samples: samples.segment.id,
     "job_id": lambda samples: samples.import_job.id,
     "print_job_id": lambda samples: samples.print_job.id,
+    "subscription_id": lambda samples: samples.subscription.id,
+    "webhook_delivery_id": lambda samples: samples.webhook_delivery.id,
 }
 
 # What a request to each kind of endpoint carries, so that an allowed role gets past
@@ -46,6 +53,11 @@ MUST_BE_FORBIDDEN = {
     ("api_segments.members", "GET", Role.VENDOR),
     ("api_contact_imports.start", "POST", Role.APPROVER),
     ("api_contact_imports.rejects", "GET", Role.VIEWER),
+    ("api_webhooks.list_subscriptions", "GET", Role.MARKETER),
+    ("api_webhooks.create", "POST", Role.MARKETER),
+    ("api_webhooks.new_secret", "POST", Role.APPROVER),
+    ("api_webhooks.list_deliveries", "GET", Role.VIEWER),
+    ("api_webhooks.redeliver_event", "POST", Role.VENDOR),
 }
 # A vendor's token reads print jobs (its own company's: tests/api/test_print_jobs.py).
 MUST_BE_ALLOWED = {
@@ -56,6 +68,8 @@ MUST_BE_ALLOWED = {
     ("api_contact_imports.start", "POST", Role.MARKETER),
     ("api_print_jobs.list_print_jobs", "GET", Role.VENDOR),
     ("api_print_jobs.get_print_job", "GET", Role.VENDOR),
+    ("api_webhooks.create", "POST", Role.ADMIN),
+    ("api_webhooks.list_deliveries", "GET", Role.ADMIN),
 }
 
 
@@ -68,8 +82,21 @@ def samples(db, users):
         filename="s.csv", path="/nowhere/s.csv", header=["email"], status=ImportStatus.DONE
     )
     db.add(job)
+    # Nothing listens on port 9 (discard): a test event fails at once, as a refused connection.
+    subscription, _secret = create_subscription(
+        db, url="http://127.0.0.1:9/hook", event_types=["delivery.sent"]
+    )
+    webhook_delivery = queue_test_event(db, subscription)
+    webhook_delivery.status = WebhookDeliveryStatus.FAILED
     db.commit()
-    return SimpleNamespace(contact=contact, segment=segment, import_job=job, print_job=print_job)
+    return SimpleNamespace(
+        contact=contact,
+        segment=segment,
+        import_job=job,
+        print_job=print_job,
+        subscription=subscription,
+        webhook_delivery=webhook_delivery,
+    )
 
 
 def api_routes(app):

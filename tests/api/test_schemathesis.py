@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 from audiences.contacts import create_contact
 from audiences.models import ImportJob
 from audiences.segments import create_segment
+from campaign_manager.core.webhooks import create_subscription, queue_test_event
 from tests.api.conftest import bare_print_job
 
 EXAMPLES_PER_OPERATION = 8
@@ -45,12 +46,19 @@ def existing_ids(db, users):
     segment = create_segment(db, "Fuzzed", {"type": "all", "rules": []})
     job = ImportJob(filename="f.csv", path="/nowhere/f.csv", header=["email"])
     db.add(job)
+    # Nothing listens on port 9 (discard): a test event fails at once, as a refused connection.
+    subscription, _secret = create_subscription(
+        db, url="http://127.0.0.1:9/hook", event_types=["delivery.sent"]
+    )
+    webhook_delivery = queue_test_event(db, subscription)
     db.commit()
     return {
         "contact_id": contacts[0].id,
         "segment_id": segment.id,
         "job_id": job.id,
         "print_job_id": print_job.id,
+        "subscription_id": subscription.id,
+        "webhook_delivery_id": webhook_delivery.id,
     }
 
 
