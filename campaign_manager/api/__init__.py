@@ -7,16 +7,18 @@ One module per resource (contacts.py is the model to follow), each a flask-smore
 `Blueprint` named `api_<resource>` mounted under /api/v1, with thin views over the domain
 services. The shared conventions live beside them:
 
+- blueprint.py     the `Blueprint` and `ApiSchema` resources use, the `<id:...>` converter
 - auth.py          `@api_access(*roles)`: bearer tokens, roles, rate limits
 - problems.py      RFC 9457 problem+json errors (`ApiProblem`)
 - pagination.py    keyset pagination (`keyset_page`, `PageQuerySchema`, `page_schema`)
 - conditional.py   ETag / If-Match (`with_etag`, `require_if_match`)
 - idempotency.py   `@idempotent`: Idempotency-Key on POST
-- responses.py     `json_response`: dump with a schema, set ETag and Location
+- responses.py     `json_response`, `page_response`, `no_content`
 - docs.py          /api/v1/openapi.json and /api/docs
 
-To add a resource: write `api/<resource>.py` with a `blp`, list it in RESOURCES below, add
-its schemas to it, and add sample values for its URL arguments in tests/api/conftest.py.
+To add a resource: write `api/<resource>.py` with a `blp`, list it in `resources()` below,
+and add sample ids for its URL arguments to tests/api/test_access.py and
+tests/api/test_schemathesis.py; docs/api.md ("adding a resource") has the details.
 """
 
 from __future__ import annotations
@@ -29,8 +31,6 @@ from flask_smorest import Api
 from campaign_manager.api.auth import add_rate_limit_headers
 from campaign_manager.api.blueprint import IdConverter, id_parameter_schema
 from campaign_manager.api.problems import PROBLEM_JSON, ProblemSchema, is_api_request
-
-API_PREFIX = "/api/v1"
 
 
 class CampaignManagerApi(Api):
