@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from zoneinfo import available_timezones
 
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from audiences.models import (
@@ -342,3 +343,204 @@ def distinct_values(session: Session, column_name: str, limit: int = 500) -> lis
     return list(
         session.scalars(select(values.c.value).where(values.c.value.is_not(None)).limit(limit))
     )
+
+
+# --- changing --------------------------------------------------------------------------------
+
+
+class ContactFieldError(AudienceError):
+    """A contact field's value is unusable; `field` names it, as the API and forms do."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# The fields `update_contact` changes; consent has its own history (record_consent).
+EDITABLE_FIELDS = (
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "role",
+    "school",
+    "region",
+    "postal_code",
+    "graduation_year",
+    "birth_year",
+    "birth_date",
+    "timezone",
+    "locale",
+    "attributes",
+    "tags",
+)
+_TEXT_FIELDS = ("phone", "first_name", "last_name", "school", "region", "postal_code")
+
+
+def _checked(field: str, check: Callable[[str], str], value: str) -> str:
+    try:
+        return check(value)
+    except AudienceError as exc:
+        raise ContactFieldError(field, str(exc)) from None
+
+
+def clean_contact_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Check and normalise field values without the database; ContactFieldError if unusable.
+
+    Values are assumed to have the right Python types (the caller's form or schema checks
+    those): this checks what needs a list of known values or a rule of our own.
+    """
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ContactFieldError(sorted(unknown)[0], "this field cannot be changed")
+    cleaned = dict(changes)
+    if "email" in changes:
+        raw = changes["email"]
+        cleaned["email"] = _checked("email", normalize_contact_email, raw) if raw else None
+    for name in _TEXT_FIELDS:
+        if name in changes:
+            cleaned[name] = (changes[name] or "").strip()
+    if "role" in changes and not isinstance(changes["role"], ContactRole):
+        cleaned["role"] = _checked("role", parse_contact_role, changes["role"])  # type: ignore[arg-type]
+    if "timezone" in changes:
+        cleaned["timezone"] = _checked("timezone", check_timezone, changes["timezone"] or "")
+    if "locale" in changes:
+        cleaned["locale"] = _checked("locale", check_locale, changes["locale"] or "")
+    birth_date, birth_year = changes.get("birth_date"), changes.get("birth_year")
+    if birth_date is not None and birth_year is not None and birth_year != birth_date.year:
+        raise ContactFieldError("birth_year", "differs from the year of birth_date")
+    if "attributes" in changes:
+        cleaned["attributes"] = {
+            _checked(f"attributes.{name}", check_attribute_name, name): (
+                "" if value is None else str(value)
+            )
+            for name, value in (changes["attributes"] or {}).items()
+        }
+    if "tags" in changes:
+        cleaned["tags"] = sorted(
+            {_checked("tags", normalize_tag, t) for t in changes["tags"] or [] if t.strip()}
+        )
+    return cleaned
+
+
+def _apply_cleaned(contact: Contact, cleaned: Mapping[str, Any]) -> None:
+    """Set cleaned values (not tags) and the derived columns; no database access."""
+    if "email" in cleaned:
+        contact.email = cleaned["email"]
+        contact.email_hash = email_hash(cleaned["email"]) if cleaned["email"] else None
+    for name in (*_TEXT_FIELDS, "role", "graduation_year", "timezone", "locale", "attributes"):
+        if name in cleaned:
+            setattr(contact, name, cleaned[name])
+    if "birth_date" in cleaned or "birth_year" in cleaned:
+        birth_date = cleaned.get("birth_date", contact.birth_date)
+        birth_year = cleaned.get("birth_year", contact.birth_year)
+        if "birth_date" in cleaned and birth_date is None and "birth_year" not in cleaned:
+            birth_year = None  # clearing the date clears the year it implied
+        if birth_date is not None:
+            birth_year = birth_date.year
+        contact.birth_date, contact.birth_year = birth_date, birth_year
+        contact.birth_date_latest = latest_birth_date(birth_date, birth_year)
+    contact.updated_at = utcnow()
+
+
+def update_contact(session: Session, contact: Contact, changes: Mapping[str, Any]) -> Contact:
+    """Change the given fields (the others stay), keeping the derived columns right.
+
+    Raises ContactFieldError naming the field when a value is unusable or the email belongs
+    to another contact. The caller commits.
+    """
+    cleaned = clean_contact_fields(changes)
+    email = cleaned.get("email")
+    if email and email_hash(email) != contact.email_hash:
+        other = session.scalar(select(Contact.id).where(Contact.email_hash == email_hash(email)))
+        if other is not None and other != contact.id:
+            raise ContactFieldError("email", f"a contact with the email {email} already exists")
+    _apply_cleaned(contact, cleaned)
+    session.flush()
+    if "tags" in cleaned:
+        set_tags(session, contact, cleaned["tags"])
+    return contact
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """What became of one item of `upsert_contacts`: created, updated, unchanged, rejected."""
+
+    status: str
+    contact_id: int | None = None
+    errors: tuple[ContactFieldError, ...] = ()
+
+
+def upsert_contacts(
+    session: Session,
+    items: Sequence[Mapping[str, Any] | ContactFieldError],
+    *,
+    update_existing: bool = True,
+) -> list[UpsertResult]:
+    """Create or update many contacts by email in one transaction, with a result per item.
+
+    Each item is a mapping of fields with an "email", or a ContactFieldError the caller
+    found already (it is reported as rejected). An email twice: the later item updates the
+    contact the earlier one made. Rejected items write nothing; the caller commits.
+    Contacts are written in bulk (no savepoint or query per item), so 10,000 take seconds.
+    """
+    results: list[UpsertResult | None] = [None] * len(items)
+    cleaned_items: list[tuple[int, dict[str, Any]]] = []
+    for index, item in enumerate(items):
+        if isinstance(item, ContactFieldError):
+            results[index] = UpsertResult("rejected", errors=(item,))
+            continue
+        try:
+            cleaned = clean_contact_fields(item)
+            if not cleaned.get("email"):
+                raise ContactFieldError("email", "every item needs an email to match on")
+        except ContactFieldError as exc:
+            results[index] = UpsertResult("rejected", errors=(exc,))
+            continue
+        cleaned_items.append((index, cleaned))
+
+    hashes = sorted({email_hash(c["email"]) for _, c in cleaned_items})
+    existing: dict[str, Contact] = {}
+    for start in range(0, len(hashes), 500):
+        chunk = hashes[start : start + 500]
+        for contact in session.scalars(select(Contact).where(Contact.email_hash.in_(chunk))):
+            existing[contact.email_hash or ""] = contact
+    created: set[str] = set()
+    tags_for: dict[str, list[str]] = {}
+    for index, cleaned in cleaned_items:
+        key = email_hash(cleaned["email"])
+        contact = existing.get(key)
+        if contact is None:
+            contact = Contact(role=ContactRole.OTHER, attributes={})
+            session.add(contact)
+            existing[key] = contact
+            created.add(key)
+            status = "created"
+        elif not update_existing and key not in created:
+            results[index] = UpsertResult("unchanged")
+            continue
+        else:
+            status = "updated"
+        _apply_cleaned(contact, cleaned)
+        if "tags" in cleaned:
+            tags_for[key] = cleaned["tags"]
+        results[index] = UpsertResult(status)
+    session.flush()
+
+    tagged = {existing[key].id: tags for key, tags in tags_for.items()}
+    ids = sorted(tagged)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        session.execute(delete(ContactTag).where(ContactTag.contact_id.in_(chunk)))
+    rows = [{"contact_id": cid, "tag": tag} for cid, tags in tagged.items() for tag in tags]
+    if rows:
+        session.execute(insert(ContactTag), rows)
+
+    final: list[UpsertResult] = []
+    keys_by_index = {index: email_hash(c["email"]) for index, c in cleaned_items}
+    for index, result in enumerate(results):
+        assert result is not None
+        if result.status in ("created", "updated", "unchanged"):
+            result = UpsertResult(result.status, existing[keys_by_index[index]].id)
+        final.append(result)
+    return final

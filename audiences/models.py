@@ -101,6 +101,8 @@ class Contact(Base):
         Index("ix_contacts_role_id", "role", "id"),
         Index("ix_contacts_school_id", "school", "id"),
         Index("ix_contacts_region_id", "region", "id"),
+        # The API lists contacts changed since a time (a CRM's sync), by keyset.
+        Index("ix_contacts_updated_at_id", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -84,6 +84,21 @@ def unsubscribe(session: Session, link: UnsubscribeLink, *, ip: str | None = Non
     source = "one-click unsubscribe"
     if link.campaign_id is not None:
         source += f" (campaign #{link.campaign_id})"
+    unsubscribe_contact(session, contact, source, ip=ip, campaign_id=link.campaign_id)
+    return True
+
+
+def unsubscribe_contact(
+    session: Session,
+    contact: Contact,
+    source: str,
+    *,
+    ip: str | None = None,
+    campaign_id: int | None = None,
+) -> bool:
+    """Stop email to the contact: suppress the address (or withdraw consent without one),
+    and tell webhook subscribers. False, and nothing new, if they were unsubscribed already.
+    The caller commits."""
     already = contact.consent_email is ConsentStatus.WITHDRAWN and (
         not contact.email or suppression_for(session, contact) is not None
     )
@@ -94,8 +109,8 @@ def unsubscribe(session: Session, link: UnsubscribeLink, *, ip: str | None = Non
             session, contact, ConsentChannel.EMAIL, ConsentStatus.WITHDRAWN, source, ip=ip
         )
     if not already:
-        emit_unsubscribed(session, contact, ConsentChannel.EMAIL, source, link.campaign_id)
-    return True
+        emit_unsubscribed(session, contact, ConsentChannel.EMAIL, source, campaign_id)
+    return not already
 
 
 def emit_unsubscribed(

@@ -73,6 +73,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from campaign_manager.web import register_web
 
     register_web(app)
+    from campaign_manager.api import register_api
+
+    register_api(app)
     check_every_view_declares_access(app)
     return app
 

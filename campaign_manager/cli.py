@@ -260,6 +260,45 @@ def user_create(
         click.echo(f"Created {created.role.value} {created.email}.")
 
 
+@cli.group("api-token")
+def api_token() -> None:
+    """Personal API tokens for the REST API (also in Settings → API tokens)."""
+
+
+@api_token.command("create")
+@click.option("--user", "email", required=True, help="The user the token acts as.")
+@click.option("--name", default="created with the command line", show_default=True)
+@click.option(
+    "--expires-in-days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="Days until it stops working (default: never).",
+)
+@pass_state
+def api_token_create(state: CliState, email: str, name: str, expires_in_days: int | None) -> None:
+    """Create a token for a user and print it; it is shown this once only."""
+    from campaign_manager.core.accounts import AccountError, find_user_by_email
+    from campaign_manager.core.api_tokens import create_token
+
+    app = state.get_app()
+    with database_of(app).transaction() as session:
+        user = find_user_by_email(session, email)
+        if user is None:
+            raise click.ClickException(f"no user with the email {email}")
+        try:
+            created = create_token(session, user, name, expires_in_days=expires_in_days)
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+        expiry = created.token.expires_at
+        click.echo(
+            f"Token for {user.email} ({user.role.value}), "
+            + (f"expires {expiry:%Y-%m-%d %H:%M} UTC" if expiry else "never expires")
+            + ". Shown only now:",
+            err=True,
+        )
+        click.echo(created.secret)
+
+
 # --- keys -----------------------------------------------------------------------------------
 
 

@@ -129,6 +129,16 @@ class AssetSettings:
 
 
 @dataclass
+class ApiSettings:
+    # Requests each API token may make per window; more get 429 with Retry-After.
+    rate_limit_requests: int = 600
+    rate_limit_window_seconds: int = 60
+    # Items per page of a list when the client asks for none, and the most it may ask for.
+    default_page_size: int = 50
+    max_page_size: int = 500
+
+
+@dataclass
 class Settings:
     app: AppSettings = field(default_factory=AppSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -137,6 +147,7 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     assets: AssetSettings = field(default_factory=AssetSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     # Where the settings came from, for error messages and `campaign-manager config`.
     source: str = "built-in defaults"
@@ -334,6 +345,16 @@ def validate_settings(settings: Settings) -> None:
         raise ConfigError(f"{settings.source}: [assets] size limits must be above 0")
     if settings.assets.max_image_pixels < 1_000_000:
         raise ConfigError(f"{settings.source}: [assets] max_image_pixels must be at least 1000000")
+    api = settings.api
+    if api.rate_limit_requests < 1 or api.rate_limit_window_seconds < 1:
+        raise ConfigError(
+            f"{settings.source}: [api] rate_limit_requests and rate_limit_window_seconds "
+            "must be at least 1"
+        )
+    if not 1 <= api.default_page_size <= api.max_page_size:
+        raise ConfigError(
+            f"{settings.source}: [api] default_page_size must be between 1 and max_page_size"
+        )
     if settings.is_production and not settings.app.base_url.startswith("https://"):
         raise ConfigError(
             f"{settings.source}: [app] base_url must be https:// in production: unsubscribe "

@@ -22,6 +22,8 @@ from campaign_manager.core.accounts import (
     set_password,
     unlock_sign_in,
 )
+from campaign_manager.core.api_tokens import ApiToken, create_token, revoke_token, tokens_of
+from campaign_manager.core.db import utcnow
 from campaign_manager.core.security import verify_password
 from campaign_manager.extensions import db
 from campaign_manager.web.authz import ADMINS_ONLY, EDITORS, EVERYONE, STAFF, requires_role
@@ -213,3 +215,81 @@ def create_organization():
             flash(f"Organisation {name} added.", "success")
             return redirect(url_for("settings.organizations"))
     return _organizations_page(form, 400)
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+
+class ApiTokenForm(FlaskForm):
+    name = StringField(
+        "Name",
+        validators=[DataRequired(), Length(max=100)],
+        description="What will use it, for example: CRM sync.",
+    )
+    expires_in_days = SelectField(
+        "Expires",
+        coerce=int,
+        choices=[
+            SelectChoice(30, "in 30 days"),
+            SelectChoice(90, "in 90 days"),
+            SelectChoice(365, "in a year"),
+            SelectChoice(0, "never"),
+        ],
+        default=90,
+    )
+
+
+def _api_tokens_page(form: ApiTokenForm, new_secret: str | None = None, status: int = 200):
+    return (
+        render_template(
+            "settings/api_tokens.html",
+            form=form,
+            tokens=tokens_of(db.session, current_user),
+            new_secret=new_secret,
+            action=EmptyForm(),
+            now=utcnow(),
+        ),
+        status,
+    )
+
+
+@bp.route("/api-tokens")
+@requires_role(*EVERYONE)
+def api_tokens():
+    return _api_tokens_page(ApiTokenForm())
+
+
+@bp.route("/api-tokens", methods=["POST"])
+@requires_role(*EVERYONE)
+def create_api_token():
+    form = ApiTokenForm()
+    if not form.validate_on_submit():
+        return _api_tokens_page(form, status=400)
+    try:
+        created = create_token(
+            db.session,
+            current_user,
+            form.name.data,
+            expires_in_days=form.expires_in_days.data or None,
+        )
+    except AccountError as exc:
+        form.name.errors.append(str(exc))
+        return _api_tokens_page(form, status=400)
+    db.session.commit()
+    # Shown on this page only: the database keeps just its hash.
+    return _api_tokens_page(ApiTokenForm(formdata=None), new_secret=created.secret)
+
+
+@bp.route("/api-tokens/<int:token_id>/revoke", methods=["POST"])
+@requires_role(*EVERYONE)
+def revoke_api_token(token_id: int):
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    token = db.session.get(ApiToken, token_id)
+    # Everyone revokes only their own tokens; another user's token is as good as absent.
+    if token is None or token.user_id != current_user.id:
+        abort(404)
+    revoke_token(token)
+    db.session.commit()
+    flash(f"The token {token.name} is revoked; programs using it get 401 from now on.", "success")
+    return redirect(url_for("settings.api_tokens"))
