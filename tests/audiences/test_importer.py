@@ -257,27 +257,67 @@ def test_an_import_stopped_half_way_resumes_after_its_last_batch(app, db, tmp_pa
     assert len(emails(db)) == 7
 
 
-@pytest.mark.sqlite_only
+REFUSE_BOOM = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_boom BEFORE INSERT ON contacts "
+        "WHEN NEW.email = 'boom@example.org' BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.email = 'boom@example.org' THEN RAISE EXCEPTION 'disk full'; END IF; "
+        "RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_boom BEFORE INSERT ON contacts "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_boom()",
+    ],
+}
+DROP_BOOM = {
+    "sqlite": ["DROP TRIGGER refuse_boom"],
+    "postgresql": ["DROP TRIGGER refuse_boom ON contacts", "DROP FUNCTION refuse_boom()"],
+}
+
+
+def execute_all(db, statements: list[str]) -> None:
+    for statement in statements:
+        db.execute(text(statement))
+    db.commit()
+
+
 def test_a_batch_that_fails_in_the_database_leaves_nothing_half_written(app, db, tmp_path):
-    db.execute(
-        text(
-            "CREATE TRIGGER refuse_boom BEFORE INSERT ON contacts "
-            "WHEN NEW.email = 'boom@example.org' BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-        )
-    )
-    content = (
-        "email\na@example.org\nb@example.org\nc@example.org\nd@example.org\nboom@example.org\n"
+    dialect = db.get_bind().dialect.name
+    execute_all(db, REFUSE_BOOM[dialect])
+    content = "email,consent_email\n" + "".join(
+        f"{name}@example.org,yes\n" for name in ("a", "b", "c", "d", "boom")
     )
     job = run(app, db, tmp_path, content, batch_size=3)
     assert job.status is ImportStatus.FAILED and "disk full" in job.error
     assert emails(db) == ["a@example.org", "b@example.org", "c@example.org"]  # not d: same batch
     assert job.rows_done == 3
-    db.execute(text("DROP TRIGGER refuse_boom"))
+    # d's consent history went with it: the whole batch rolled back.
+    assert db.scalar(select(func.count()).select_from(Consent)) == 3
+    execute_all(db, DROP_BOOM[dialect])
     db.expire_all()  # the job changed in the importer's sessions
     prepare_resume(db, db.get(ImportJob, job.id))
     db.commit()
     done = run_import(app.extensions["database"].sessionmaker, job.id, batch_size=3)
     assert (done.status, done.imported) == (ImportStatus.DONE, 5)
+
+
+def test_a_malformed_row_in_a_later_batch_stops_after_the_batches_before_it(app, db, tmp_path):
+    # Rows are read and checked in a thread of their own, ahead of the batch being written:
+    # a reading error must still come after the batches before it, and only they are kept.
+    content = (
+        "email\n"
+        + "".join(f"r{i}@example.org\n" for i in range(7))
+        + '"'
+        + "x" * (csv.field_size_limit() + 1)
+        + '"\n'
+        + "late@example.org\n"
+    )
+    job = run(app, db, tmp_path, content, batch_size=3)
+    assert job.status is ImportStatus.FAILED
+    assert job.error.startswith("The file is malformed after line 7:")
+    assert (job.rows_done, job.imported) == (6, 6)
+    assert emails(db) == [f"r{i}@example.org" for i in range(6)]
 
 
 def test_an_export_imports_again_as_it_was(app, db, tmp_path):
