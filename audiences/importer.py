@@ -23,13 +23,10 @@ import io
 import json
 import logging
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from queue import Full, Queue
 from typing import Any, TextIO
 
 from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, insert, select, update
@@ -610,10 +607,6 @@ _NEW_CONTACT_DEFAULTS: dict[str, Any] = {
 class _Batch:
     records: list[Record] = field(default_factory=list)
     bytes_done: int = 0
-    # Filled by `_check_rows`: the valid rows by email hash, first one of the batch kept, and
-    # import_rejects rows for the others.
-    rows: dict[str, tuple[Record, RowData]] = field(default_factory=dict)
-    rejects: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -690,53 +683,39 @@ def in_list(session: Session, column: Any, values: list[Any]) -> ColumnElement[b
     return column.in_(values)
 
 
-def _reject(job: ImportJob, record: Record, reason: str, email: str = "") -> dict[str, Any]:
-    """An import_rejects row."""
-    return {
-        "job_id": job.id,
-        "line": record.line,
-        "reason": reason[:500],
-        "values": record.values,
-        "email_hash": email_hash(email) if email.strip() else None,
-    }
+def _process_batch(session: Session, job: ImportJob, plan: ImportPlan, batch: _Batch) -> _Outcome:
+    outcome = _Outcome()
 
+    def reject(record: Record, reason: str, email: str = "") -> None:
+        outcome.rejects.append(
+            {
+                "job_id": job.id,
+                "line": record.line,
+                "reason": reason[:500],
+                "values": record.values,
+                "email_hash": email_hash(email) if email.strip() else None,
+            }
+        )
 
-def _check_rows(job: ImportJob, plan: ImportPlan, batch: _Batch) -> None:
-    """Convert and validate the batch's records, and drop repeats of an email within it.
-
-    Needs no database, so it runs in the reading thread (`_read_ahead`)."""
-    rows = batch.rows
+    rows: dict[str, tuple[Record, RowData]] = {}
     for record in batch.records:
         try:
             row = plan.convert(record.values)
         except AudienceError as exc:
             index = plan.email_index
             raw_email = record.values[index] if index < len(record.values) else ""
-            batch.rejects.append(_reject(job, record, str(exc), raw_email))
+            reject(record, str(exc), raw_email)
             continue
         key = email_hash(row.email)
         if key in rows:
-            batch.rejects.append(
-                _reject(
-                    job,
-                    record,
-                    f"duplicate: the same email address is on line {rows[key][0].line}",
-                    row.email,
-                )
+            reject(
+                record,
+                f"duplicate: the same email address is on line {rows[key][0].line}",
+                row.email,
             )
             continue
         rows[key] = (record, row)
 
-
-def _process_batch(session: Session, job: ImportJob, batch: _Batch) -> _Outcome:
-    """Write a checked batch (`_check_rows`): merge with the contacts the database has,
-    insert or update them, their tags and consent history, the rejects and the progress."""
-    outcome = _Outcome(rejects=list(batch.rejects))
-
-    def reject(record: Record, reason: str, email: str = "") -> None:
-        outcome.rejects.append(_reject(job, record, reason, email))
-
-    rows = batch.rows
     existing = {
         r.email_hash: r._mapping
         for r in session.execute(
@@ -842,9 +821,10 @@ def _process_batch(session: Session, job: ImportJob, batch: _Batch) -> _Outcome:
     return outcome
 
 
-def _batches(path: Path, job: ImportJob, batch_size: int) -> Iterator[_Batch]:
-    """The file's data records in checked batches (`_check_rows`), after the
-    `job.rows_done` already imported."""
+def _batches(
+    path: Path, job: ImportJob, batch_size: int, plan_out: list[ImportPlan]
+) -> Iterator[_Batch]:
+    """The file's data records in batches, after the `job.rows_done` already imported."""
     raw, text = _open_text(path)
     with raw, text:
         records = read_records(text, job.delimiter)
@@ -856,7 +836,7 @@ def _batches(path: Path, job: ImportJob, batch_size: int) -> Iterator[_Batch]:
             raise ImportFileError(
                 "The file's header changed since the import was set up; start a new import."
             )
-        plan = ImportPlan(header, job.mapping)
+        plan_out.append(ImportPlan(header, job.mapping))
         skip = job.rows_done
         batch = _Batch()
         for record in records:
@@ -866,62 +846,11 @@ def _batches(path: Path, job: ImportJob, batch_size: int) -> Iterator[_Batch]:
             batch.records.append(record)
             if len(batch.records) >= batch_size:
                 batch.bytes_done = raw.tell()
-                _check_rows(job, plan, batch)
                 yield batch
                 batch = _Batch()
         if batch.records:
             batch.bytes_done = raw.tell()
-            _check_rows(job, plan, batch)
             yield batch
-
-
-_END = object()
-
-
-def _read_ahead(batches: Iterator[_Batch], depth: int = 2) -> Iterator[_Batch]:
-    """`batches`, produced by a thread of its own up to `depth` batches ahead.
-
-    Reading and checking rows is pure Python, and writing a batch is mostly waiting for the
-    database (psycopg and sqlite3 release the GIL while they wait): the next batch is read and
-    checked during that wait instead of after it. An error while reading is raised here, in
-    order, after the batches before it; closing this generator stops the thread.
-    """
-    queue: Queue[Any] = Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def offer(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                queue.put(item, timeout=0.1)
-                return True
-            except Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                if not offer(batch):
-                    return
-            offer(_END)
-        except BaseException as exc:  # handed over to the consumer, which raises it
-            offer(exc)
-        finally:
-            batches.close()  # type: ignore[attr-defined]
-
-    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = queue.get()  # the thread always ends with _END or its error
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _finish(
@@ -973,16 +902,16 @@ def run_import(
         if not path.is_file():
             raise ImportFileError(f"The file {job.filename} is no longer at {path}.")
         check_file(path)
-        with closing(_read_ahead(_batches(path, job, batch_size))) as batches:
-            for batch in batches:
-                with session_factory() as session, session.begin():
-                    _process_batch(session, job, batch)
-                    current = session.get(ImportJob, job_id)
-                    assert current is not None
-                    snapshot = progress_of(current)
-                last_line = batch.records[-1].line
-                if progress:
-                    progress(snapshot)
+        plans: list[ImportPlan] = []
+        for batch in _batches(path, job, batch_size, plans):
+            with session_factory() as session, session.begin():
+                _process_batch(session, job, plans[0], batch)
+                current = session.get(ImportJob, job_id)
+                assert current is not None
+                snapshot = progress_of(current)
+            last_line = batch.records[-1].line
+            if progress:
+                progress(snapshot)
     except ImportFileError as exc:
         return _finish(session_factory, job_id, ImportStatus.FAILED, str(exc))
     except csv.Error as exc:

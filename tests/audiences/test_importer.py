@@ -303,8 +303,7 @@ def test_a_batch_that_fails_in_the_database_leaves_nothing_half_written(app, db,
 
 
 def test_a_malformed_row_in_a_later_batch_stops_after_the_batches_before_it(app, db, tmp_path):
-    # Rows are read and checked in a thread of their own, ahead of the batch being written:
-    # a reading error must still come after the batches before it, and only they are kept.
+    # A reading error stops the import after the batches before it, which are kept whole.
     content = (
         "email\n"
         + "".join(f"r{i}@example.org\n" for i in range(7))
