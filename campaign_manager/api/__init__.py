@@ -66,9 +66,19 @@ class CampaignManagerApi(Api):
 
 def resources():
     """The resource modules, each with a `blp`; add a new one here."""
-    from campaign_manager.api import contact_imports, contacts, segments
+    from campaign_manager.api import (
+        campaigns,
+        contact_imports,
+        contacts,
+        segments,
+    )
 
-    return [contacts, contact_imports, segments]
+    return [
+        contacts,
+        contact_imports,
+        segments,
+        campaigns,
+    ]
 
 
 def register_api(app: Flask) -> CampaignManagerApi:
