@@ -70,6 +70,7 @@ def resources():
         campaigns,
         contact_imports,
         contacts,
+        print_jobs,
         segments,
     )
 
@@ -78,6 +79,7 @@ def resources():
         contact_imports,
         segments,
         campaigns,
+        print_jobs,
     ]
 
 
