@@ -68,6 +68,7 @@ def resources():
     """The resource modules, each with a `blp`; add a new one here."""
     from campaign_manager.api import (
         campaigns,
+        channel_accounts,
         contact_imports,
         contacts,
         print_jobs,
@@ -79,6 +80,7 @@ def resources():
         contact_imports,
         segments,
         campaigns,
+        channel_accounts,
         print_jobs,
     ]
 
