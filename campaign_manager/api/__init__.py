@@ -71,6 +71,8 @@ def resources():
         channel_accounts,
         contact_imports,
         contacts,
+        deliveries,
+        events,
         print_jobs,
         segments,
     )
@@ -81,6 +83,8 @@ def resources():
         segments,
         campaigns,
         channel_accounts,
+        deliveries,
+        events,
         print_jobs,
     ]
 
