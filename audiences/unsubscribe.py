@@ -20,6 +20,7 @@ from audiences.contacts import record_consent
 from audiences.models import ConsentChannel, ConsentStatus, Contact, SuppressionReason
 from audiences.suppression import lift_suppression, suppress, suppression_for
 from campaign_manager.core.security import TokenSigner
+from campaign_manager.core.webhooks import WebhookEventType, record_event
 
 UNSUBSCRIBE_PURPOSE = "unsubscribe"
 PREFERENCES_PURPOSE = "preferences"
@@ -83,13 +84,57 @@ def unsubscribe(session: Session, link: UnsubscribeLink, *, ip: str | None = Non
     source = "one-click unsubscribe"
     if link.campaign_id is not None:
         source += f" (campaign #{link.campaign_id})"
+    unsubscribe_contact(session, contact, source, ip=ip, campaign_id=link.campaign_id)
+    return True
+
+
+def unsubscribe_contact(
+    session: Session,
+    contact: Contact,
+    source: str,
+    *,
+    ip: str | None = None,
+    campaign_id: int | None = None,
+) -> bool:
+    """Stop email to the contact: suppress the address (or withdraw consent without one),
+    and tell webhook subscribers. False, and nothing new, if they were unsubscribed already.
+    The caller commits."""
+    already = contact.consent_email is ConsentStatus.WITHDRAWN and (
+        not contact.email or suppression_for(session, contact) is not None
+    )
     if contact.email:
         suppress(session, contact, SuppressionReason.UNSUBSCRIBED, source, ip=ip)
     elif contact.consent_email is not ConsentStatus.WITHDRAWN:
         record_consent(
             session, contact, ConsentChannel.EMAIL, ConsentStatus.WITHDRAWN, source, ip=ip
         )
-    return True
+    if not already:
+        emit_unsubscribed(session, contact, ConsentChannel.EMAIL, source, campaign_id)
+    return not already
+
+
+def emit_unsubscribed(
+    session: Session,
+    contact: Contact,
+    channel: ConsentChannel,
+    source: str,
+    campaign_id: int | None = None,
+) -> None:
+    """The contact.unsubscribed webhook event, in the caller's transaction.
+
+    It carries the address, because a partner's CRM needs it to stop mailing them too.
+    """
+    record_event(
+        session,
+        WebhookEventType.CONTACT_UNSUBSCRIBED,
+        {
+            "contact_id": contact.id,
+            "email": contact.email,
+            "channel": channel.value,
+            "source": source,
+            "campaign_id": campaign_id,
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -130,8 +175,11 @@ def save_preferences(
                 lift_suppression(session, contact, SELF_LIFTABLE)
             else:
                 suppress(session, contact, SuppressionReason.UNSUBSCRIBED, source, ip=ip)
+                emit_unsubscribed(session, contact, channel, source)
                 continue  # suppress() recorded the withdrawal
         status = ConsentStatus.GRANTED if want else ConsentStatus.WITHDRAWN
         if contact.consent(channel) is not status:
             record_consent(session, contact, channel, status, source, ip=ip)
+        if not want:
+            emit_unsubscribed(session, contact, channel, source)
     return preferences_of(session, contact)

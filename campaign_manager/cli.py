@@ -320,17 +320,20 @@ def keys_generate() -> None:
 def keys_rotate(state: CliState) -> None:
     """Re-encrypt every stored credential under the newest (first) configured key."""
     from campaign_manager.channels.accounts import ChannelAccountError, rotate_credential_keys
+    from campaign_manager.core.crypto import CredentialsUnreadable
+    from campaign_manager.core.webhooks import rotate_webhook_secrets
 
     app = state.get_app()
     with database_of(app).transaction() as session:
         try:
             result = rotate_credential_keys(session)
-        except ChannelAccountError as exc:
+            secrets = rotate_webhook_secrets(session)
+        except (ChannelAccountError, CredentialsUnreadable) as exc:
             raise click.ClickException(f"{exc}. Nothing was changed.") from None
     click.echo(
         f"Re-encrypted the credentials of {result.reencrypted} of {result.accounts} channel "
-        "accounts under the newest key. Older keys can now be removed from "
-        "[security] credential_keys."
+        f"accounts and {secrets} webhook signing secret(s) under the newest key. Older keys "
+        "can now be removed from [security] credential_keys."
     )
 
 
@@ -701,6 +704,81 @@ def creatives_preflight(
     if not problems:
         click.echo("No problems found.")
     if any(problem.severity is Severity.ERROR for problem in problems):
+        sys.exit(1)
+
+
+# --- bench ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("names", nargs=-1, metavar="[NAME ...]")
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Multiply the issue's real sizes by this (1 = real sizes). Default 0.05.",
+)
+@click.option(
+    "--database-url",
+    envvar="CAMPAIGN_MANAGER_BENCH_DATABASE_URL",
+    help="A PostgreSQL server (URL of any database on it) to create the benchmark databases "
+    "on; default $CAMPAIGN_MANAGER_BENCH_DATABASE_URL. segments, import, materialize and web "
+    "need it.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the results to this JSON file.",
+)
+def bench(
+    names: tuple[str, ...], scale: float | None, database_url: str | None, json_path: Path | None
+) -> None:
+    """Run the benchmarks NAME ... (default: all) and print a table of the results.
+
+    Each prepares its own data in databases it creates and drops, and measures a baseline
+    doing the same work in the same run. See docs/benchmarks.md.
+    """
+    import datetime
+    import platform
+
+    from campaign_manager.bench import DEFAULT_SCALE, NAMES, run_benchmarks
+    from campaign_manager.bench.harness import markdown_table, write_json
+
+    unknown = [name for name in names if name not in NAMES]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(NAMES)}",
+            param_hint="NAME",
+        )
+    if database_url and not database_url.startswith("postgresql"):
+        raise click.BadParameter(
+            "give a PostgreSQL URL such as postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+            param_hint="--database-url",
+        )
+    scale = scale or DEFAULT_SCALE
+    if not database_url:
+        click.echo(
+            "No PostgreSQL server given (--database-url or CAMPAIGN_MANAGER_BENCH_DATABASE_URL): "
+            "the PostgreSQL-only benchmarks will be skipped; the others run on SQLite.",
+            err=True,
+        )
+    started = datetime.datetime.now(datetime.UTC)
+    rows, _ = run_benchmarks(names, scale=scale, postgres_server=database_url)
+    click.echo(markdown_table(rows))
+    if json_path:
+        write_json(
+            json_path,
+            rows,
+            {
+                "started_at": started.isoformat(timespec="seconds"),
+                "scale": scale,
+                "postgresql": bool(database_url),
+                "machine": platform.machine(),
+                "python": platform.python_version(),
+            },
+        )
+    if any(row.failed for row in rows):
         sys.exit(1)
 
 

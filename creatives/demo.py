@@ -348,6 +348,14 @@ def _reminder_variants(hero_url: str, page_url: str) -> dict[str, EmailContent]:
     }
 
 
+def demo_email_templates(hero_url: str, page_url: str) -> dict[str, dict[str, EmailContent]]:
+    """The demo's email creatives by name, each as its variants by segment slug."""
+    return {
+        "Spring outreach email": _outreach_variants(hero_url, page_url),
+        "Scholarship deadline reminder": _reminder_variants(hero_url, page_url),
+    }
+
+
 # --- the loader -----------------------------------------------------------------------------------
 
 

@@ -428,6 +428,24 @@ def render_print_pdf(
     return files
 
 
+def print_html(
+    session: Session,
+    version_id: int,
+    *,
+    variant_keys: Sequence[str] | None = None,
+    profile: PrintProfile | str | None = None,
+    cmyk: bool | None = None,
+) -> str:
+    """The final HTML `render_print_pdf` gives WeasyPrint for these variants.
+
+    Images are `cm-asset:<sha256>` URLs and fonts `file://` URLs under the bundled fonts;
+    `campaign-manager bench print` renders it with plain WeasyPrint as its baseline.
+    """
+    version = get_version(session, version_id)
+    keys = None if variant_keys is None else tuple(variant_keys)
+    return _print_job(session, version, profile, keys, cmyk).html
+
+
 def _page_count(data: bytes) -> int:
     with pikepdf.open(io.BytesIO(data)) as pdf:
         return len(pdf.pages)

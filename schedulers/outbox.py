@@ -8,12 +8,14 @@ retry reuses the idempotency key), the others become `uncertain` for a person to
 
 from __future__ import annotations
 
+import enum
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from campaign_manager.campaigns.models import (
@@ -29,6 +31,7 @@ from campaign_manager.channels.accounts import mark_needs_reconnect
 from campaign_manager.channels.base import Failed, RetryLater, SendResult, Sent
 from campaign_manager.channels.models import AccountStatus, ChannelAccount
 from campaign_manager.core.db import utcnow
+from campaign_manager.core.webhooks import WebhookEventType, record_event
 from schedulers.retry import RetryPolicy
 from schedulers.throttle import accounts_in_backoff, back_off
 
@@ -41,15 +44,81 @@ UNCERTAIN_REASON = (
 )
 
 
-def claim_due_deliveries(
-    session: Session, worker: str, *, limit: int, lease_seconds: float, now: datetime | None = None
+def claim_rows(
+    session: Session,
+    due: Select[Any],
+    model: Any,
+    *,
+    sending: enum.Enum,
+    worker: str,
+    limit: int,
+    lease_seconds: float,
+    now: datetime,
 ) -> list[int]:
-    """Take up to `limit` due rows of running campaigns for this worker; return their ids.
+    """Lease up to `limit` of the rows whose ids `due` selects to this worker.
 
+    Shared by every outbox table (deliveries, webhook deliveries): each has the columns
+    id, status, next_attempt_at, lease_until, worker and updated_at.
     PostgreSQL: FOR UPDATE SKIP LOCKED lets many workers claim side by side without
     waiting on each other. SQLite has one writer at a time (BEGIN IMMEDIATE) and ignores
     the clause.
     """
+    ids = list(
+        session.scalars(
+            due.order_by(model.next_attempt_at, model.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=model)
+        )
+    )
+    if not ids:
+        return []
+    session.execute(
+        update(model)
+        .where(model.id.in_(ids))
+        .values(
+            status=sending,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            worker=worker,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return ids
+
+
+def requeue_expired_leases(
+    session: Session,
+    model: Any,
+    *conditions: Any,
+    pending: enum.Enum,
+    sending: enum.Enum,
+    now: datetime,
+    **values: Any,
+) -> int:
+    """Rows left in `sending` past their lease (and matching `conditions`) go back to
+    pending, due now; only for rows whose retry cannot send twice. Returns how many."""
+    return (
+        session.execute(
+            update(model)
+            .where(model.status == sending, model.lease_until < now, *conditions)
+            .values(
+                status=pending,
+                next_attempt_at=now,
+                lease_until=None,
+                worker="",
+                updated_at=now,
+                **values,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
+
+
+def claim_due_deliveries(
+    session: Session, worker: str, *, limit: int, lease_seconds: float, now: datetime | None = None
+) -> list[int]:
+    """Take up to `limit` due rows of running campaigns for this worker; return their ids."""
     now = now or utcnow()
     due = (
         select(Delivery.id)
@@ -65,25 +134,17 @@ def claim_due_deliveries(
                 select(ChannelAccount.id).where(ChannelAccount.status == AccountStatus.ACTIVE)
             ),
         )
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=Delivery)
     )
-    ids = list(session.scalars(due))
-    if not ids:
-        return []
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(ids))
-        .values(
-            status=DeliveryStatus.SENDING,
-            lease_until=now + timedelta(seconds=lease_seconds),
-            worker=worker,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+    return claim_rows(
+        session,
+        due,
+        Delivery,
+        sending=DeliveryStatus.SENDING,
+        worker=worker,
+        limit=limit,
+        lease_seconds=lease_seconds,
+        now=now,
     )
-    return ids
 
 
 def release_unsent(session: Session, ids: Sequence[int], retry_at: datetime, reason: str) -> None:
@@ -165,7 +226,41 @@ def record_outcomes(
         if delivery is None:
             continue
         _apply(session, delivery, outcome, policy, now, rng)
+        if delivery.status in DELIVERY_EVENTS:
+            emit_delivery_event(session, delivery)
     session.flush()
+
+
+# The outcomes that subscribers of outgoing webhooks hear about.
+DELIVERY_EVENTS = {
+    DeliveryStatus.SENT: WebhookEventType.DELIVERY_SENT,
+    DeliveryStatus.FAILED: WebhookEventType.DELIVERY_FAILED,
+}
+
+
+def emit_delivery_event(session: Session, delivery: Delivery) -> None:
+    """A delivery.sent or delivery.failed webhook event, in the caller's transaction.
+
+    Ids, not personal data: a receiver asks the API for the contact if it needs more.
+    """
+    step = delivery.step
+    data = {
+        "delivery_id": delivery.id,
+        "status": delivery.status.value,
+        "campaign_id": step.campaign_id,
+        "step_id": step.id,
+        "occurrence": delivery.occurrence,
+        "channel_kind": step.channel_kind,
+        "channel_account_id": delivery.channel_account_id,
+        "contact_id": delivery.contact_id,
+        "segment": delivery.segment_slug,
+        "attempts": delivery.attempts,
+        "external_id": delivery.external_id,
+        "sent_at": delivery.sent_at,
+        "reason": delivery.reason,
+        "error": delivery.error,
+    }
+    record_event(session, DELIVERY_EVENTS[delivery.status], data)
 
 
 def _apply(
@@ -227,12 +322,13 @@ def _apply(
 def _retry_or_fail(
     delivery: Delivery, policy: RetryPolicy, now: datetime, provider_says: float | None, rng
 ) -> None:
-    if policy.exhausted(delivery.attempts):
+    retry_at = policy.retry_at(now, delivery.attempts, provider_says, rng)
+    if retry_at is None:
         delivery.status = DeliveryStatus.FAILED
         delivery.reason = f"gave up after {delivery.attempts} attempts"
         return
     delivery.status = DeliveryStatus.PENDING
-    delivery.next_attempt_at = policy.next_attempt_at(now, delivery.attempts, provider_says, rng)
+    delivery.next_attempt_at = retry_at
     delivery.reason = "retry scheduled"
 
 
@@ -263,19 +359,15 @@ def recover_expired_leases(
     expired = (Delivery.status == DeliveryStatus.SENDING, Delivery.lease_until < now)
     requeued = 0
     if idempotent:
-        requeued = session.execute(
-            update(Delivery)
-            .where(*expired, Delivery.channel_account_id.in_(idempotent))
-            .values(
-                status=DeliveryStatus.PENDING,
-                next_attempt_at=now,
-                lease_until=None,
-                worker="",
-                reason="retried after a worker stopped (idempotent channel)",
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        requeued = requeue_expired_leases(
+            session,
+            Delivery,
+            Delivery.channel_account_id.in_(idempotent),
+            pending=DeliveryStatus.PENDING,
+            sending=DeliveryStatus.SENDING,
+            now=now,
+            reason="retried after a worker stopped (idempotent channel)",
+        )
     uncertain = session.execute(
         update(Delivery)
         .where(*expired)
@@ -287,7 +379,7 @@ def recover_expired_leases(
         )
         .execution_options(synchronize_session=False)
     ).rowcount
-    return requeued or 0, uncertain or 0
+    return requeued, uncertain or 0
 
 
 def resolve_uncertain(session: Session, delivery_id: int, *, mark_sent: bool) -> Delivery:
@@ -307,6 +399,8 @@ def resolve_uncertain(session: Session, delivery_id: int, *, mark_sent: bool) ->
         delivery.next_attempt_at = now
         delivery.reason = "retry requested by a person"
     delivery.updated_at = now
+    if mark_sent:
+        emit_delivery_event(session, delivery)
     session.flush()
     return delivery
 

@@ -23,6 +23,7 @@ from campaign_manager.campaigns.workflow import SCHEDULED_STATES, in_flight_coun
 from campaign_manager.channels.models import ChannelAccount
 from campaign_manager.core.config import Settings
 from campaign_manager.core.db import Database, utcnow
+from campaign_manager.core.webhooks import count_disabled_automatically
 from schedulers.materialize import MaterializeResult, materialize_step
 from schedulers.outbox import status_counts
 
@@ -171,6 +172,8 @@ class WorkspaceOverview:
     uncertain: int
     accounts_needing_reconnect: int
     upcoming: list[UpcomingStep]
+    # Outgoing-webhook subscriptions the app turned off after repeated failures.
+    webhooks_disabled: int = 0
 
 
 def workspace_overview(
@@ -221,4 +224,5 @@ def workspace_overview(
         uncertain=waiting_for_people.get(DeliveryStatus.UNCERTAIN, 0),
         accounts_needing_reconnect=count_needing_reconnect(session),
         upcoming=upcoming[:upcoming_limit],
+        webhooks_disabled=count_disabled_automatically(session),
     )

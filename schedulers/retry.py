@@ -36,3 +36,15 @@ class RetryPolicy:
 
     def exhausted(self, attempts: int) -> bool:
         return attempts >= self.max_attempts
+
+    def retry_at(
+        self,
+        now: datetime,
+        attempts: int,
+        provider_says: float | None = None,
+        rng: random.Random | None = None,
+    ) -> datetime | None:
+        """When to try again after `attempts` failed tries, or None when they are used up."""
+        if self.exhausted(attempts):
+            return None
+        return self.next_attempt_at(now, attempts, provider_says, rng)

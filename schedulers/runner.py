@@ -16,6 +16,7 @@ from schedulers import jobs
 from schedulers.adapters import AccountAdapters
 from schedulers.lock import SchedulerLock
 from schedulers.retry import RetryPolicy
+from schedulers.webhooks import WebhookSender, WebhookSenderSettings
 from schedulers.worker import DeliveryWorker, Renderer, WorkerSettings, worker_name
 
 log = logging.getLogger(__name__)
@@ -88,17 +89,23 @@ def start_workers(
 
         def work(number: int = number) -> None:
             adapters = AccountAdapters(database, settings.instance_dir)
+            name = worker_name(f"w{number}")
+            webhooks = WebhookSender(
+                database, WebhookSenderSettings.from_settings(settings), name=name
+            )
             worker = DeliveryWorker(
                 database,
                 renderer_factory(),
                 adapters,
                 worker_settings(settings),
-                name=worker_name(f"w{number}"),
+                name=name,
+                webhooks=webhooks,
             )
             try:
                 worker.run(stop)
             finally:
                 adapters.close()
+                webhooks.close()
 
         thread = threading.Thread(target=work, name=f"delivery-worker-{number}", daemon=True)
         thread.start()

@@ -21,7 +21,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from campaign_manager.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from campaign_manager.channels.base import ChannelAdapter, Failed, RenderedMessage, SendResult
+from campaign_manager.channels.base import (
+    ChannelAdapter,
+    Failed,
+    RenderedMessage,
+    RetryLater,
+    SendResult,
+)
 from campaign_manager.channels.models import RateLimits
 from campaign_manager.core.db import Database, utcnow
 from schedulers.outbox import (
@@ -34,6 +40,7 @@ from schedulers.outbox import (
 )
 from schedulers.retry import RetryPolicy
 from schedulers.throttle import take_slots
+from schedulers.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +101,7 @@ class DeliveryWorker:
         settings: WorkerSettings | None = None,
         name: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         self.database = database
         self.renderer = renderer
@@ -101,6 +109,8 @@ class DeliveryWorker:
         self.settings = settings or WorkerSettings()
         self.name = name or worker_name(threading.current_thread().name)
         self.clock = clock
+        # Outgoing webhooks go through the same workers, between delivery batches.
+        self.webhooks = webhooks
         self._last_recovery = 0.0
 
     # --- one batch ---------------------------------------------------------------------------
@@ -122,19 +132,32 @@ class DeliveryWorker:
         outcomes: list[Outcome] = []
         rendered = self._render(granted, outcomes)
         statuses = _CampaignStatusCache(self.database, self.settings.status_check_seconds)
+        # Accounts whose provider asked us to wait (429, 503 with Retry-After, a dropped
+        # connection): the rest of the batch for them goes back untried, not sent anyway.
+        held_until: dict[int, datetime] = {}
+        held: dict[int, list[int]] = defaultdict(list)
         for position, (delivery_id, campaign_id, account_id, message) in enumerate(rendered):
             status = statuses.get(campaign_id)
             if status is not CampaignStatus.RUNNING:
                 self._stop_early(rendered[position:], status, outcomes)
                 break
+            if account_id in held_until:
+                held[account_id].append(delivery_id)
+                continue
             result = self._send(account_id, delivery_id, message)
             outcomes.append(
                 Outcome(delivery_id, result, idempotent=self._is_idempotent(account_id))
             )
+            if isinstance(result, RetryLater) and result.after_seconds:
+                held_until[account_id] = self.clock() + timedelta(seconds=result.after_seconds)
         with self.database.transaction() as session:
             record_outcomes(
                 session, outcomes, self.settings.retry, worker=self.name, now=self.clock()
             )
+            for account_id, held_ids in held.items():
+                release_unsent(
+                    session, held_ids, held_until[account_id], "the provider asked us to wait"
+                )
         return len(ids)
 
     def _take_throttle_slots(self, ids: list[int]) -> list[int]:
@@ -248,11 +271,16 @@ class DeliveryWorker:
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.name)
         while not stop.is_set():
+            handled = 0
             try:
-                handled = self.run_batch()
+                handled += self.run_batch()
             except Exception:
                 log.exception("worker %s: batch failed; retrying shortly", self.name)
-                handled = 0
+            if self.webhooks is not None:
+                try:
+                    handled += self.webhooks.run_batch()
+                except Exception:
+                    log.exception("worker %s: webhook batch failed; retrying shortly", self.name)
             if not handled:
                 stop.wait(self.settings.idle_sleep_seconds)
         log.info("worker %s stopped", self.name)

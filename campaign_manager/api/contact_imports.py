@@ -77,8 +77,8 @@ class ImportUploadSchema(ma.Schema):
         validate=ma.validate.Length(max=20_000),
         metadata={
             "description": 'JSON object, CSV column -> field, e.g. {"E-mail": "email", '
-            '"Club": "attributes.club"}; columns with recognisable names are mapped '
-            "without it"
+            '"Club": "attributes.club"}, over the mapping suggested from the column '
+            'names; "" leaves a column out'
         },
     )
     update_existing = ma.fields.Boolean(
@@ -180,7 +180,8 @@ def start(options: dict[str, Any]):
         queue_import(
             db.session,
             job,
-            job.mapping if mapping is None else mapping,
+            # The columns named override the suggested mapping; "" leaves a column out.
+            {**job.mapping, **(mapping or {})},
             update_existing=options["update_existing"],
         )
     except ImportFileError as exc:

@@ -39,7 +39,8 @@ from audiences.models import (
 )
 from audiences.privacy import erase_contact
 from audiences.segments import today_utc
-from audiences.suppression import suppress, suppression_for
+from audiences.suppression import suppression_for
+from audiences.unsubscribe import unsubscribe_contact
 from campaign_manager.api.auth import api_access, current_api_user
 from campaign_manager.api.blueprint import Blueprint
 from campaign_manager.api.conditional import require_if_match
@@ -52,7 +53,7 @@ from campaign_manager.api.pagination import (
     page_schema,
 )
 from campaign_manager.api.problems import ApiProblem, FieldError, field_errors_from_messages
-from campaign_manager.api.responses import json_response, page_response
+from campaign_manager.api.responses import json_response, no_content, page_response
 from campaign_manager.extensions import db
 from campaign_manager.web.authz import ADMINS_ONLY, EDITORS, STAFF
 
@@ -364,7 +365,7 @@ def delete_contact(contact_id: int):
     require_if_match(ContactSchema().dump(represent(contact)))
     erase_contact(db.session, contact, source=f"erased through the API by {_staff_source()}")
     db.session.commit()
-    return Response(status=204)
+    return no_content()
 
 
 @blp.route("/bulk", methods=["POST"])
@@ -435,16 +436,9 @@ def add_consent(data: dict[str, Any], contact_id: int):
 @blp.response(200, ContactSchema)
 @idempotent
 def unsubscribe(contact_id: int):
-    """Stop all email to the contact now: the address is suppressed and consent withdrawn.
-
-    Unsubscribing twice changes nothing the second time.
-    """
+    """Stop all email to the contact now: the address is suppressed, consent withdrawn, and
+    a contact.unsubscribed webhook event sent. Unsubscribing twice changes nothing more."""
     contact = _contact_or_404(contact_id)
-    if contact.email:
-        suppress(db.session, contact, SuppressionReason.UNSUBSCRIBED, _staff_source())
-    elif contact.consent_email is not ConsentStatus.WITHDRAWN:
-        record_consent(
-            db.session, contact, ConsentChannel.EMAIL, ConsentStatus.WITHDRAWN, _staff_source()
-        )
+    unsubscribe_contact(db.session, contact, _staff_source(), ip=request.remote_addr)
     db.session.commit()
     return _contact_response(contact)

@@ -123,7 +123,7 @@ def field_errors_from_messages(messages: Any, prefix: str = "") -> list[FieldErr
 
 # webargs keys errors by where the value came from; the body is the default place, so its
 # fields are named bare ("email") and others are prefixed ("query.limit", "headers.If-Match").
-_BODY_LOCATIONS = ("json", "form", "files", "json_or_form")
+_BODY_LOCATIONS = ("json", "form", "files", "json_or_form", "form_and_files")
 
 
 def _validation_errors(messages: Mapping[str, Any]) -> list[FieldError]:

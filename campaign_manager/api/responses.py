@@ -35,3 +35,10 @@ def page_response(item_schema: ma.Schema, page: Page) -> Response:
     response = Response(json.dumps(data), mimetype="application/json")
     response.headers.update(page.link_header())
     return response
+
+
+def no_content() -> Response:
+    """204: done, nothing to say (and no Content-Type, since there is no body)."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response

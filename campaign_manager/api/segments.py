@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, url_for
+from flask import url_for
 from sqlalchemy import select
 
 from audiences.contacts import AudienceError
@@ -25,7 +25,7 @@ from campaign_manager.api.contacts import ContactSchema, contact_page_response
 from campaign_manager.api.idempotency import idempotent
 from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
 from campaign_manager.api.problems import ApiProblem, FieldError
-from campaign_manager.api.responses import json_response, page_response
+from campaign_manager.api.responses import json_response, no_content, page_response
 from campaign_manager.extensions import db
 from campaign_manager.web.authz import EDITORS, STAFF
 
@@ -180,7 +180,7 @@ def delete(segment_id: int):
     except AudienceError as exc:
         raise _problem(exc) from None
     db.session.commit()
-    return Response(status=204)
+    return no_content()
 
 
 @blp.route("/<int:segment_id>/count", methods=["POST"])

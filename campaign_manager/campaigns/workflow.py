@@ -20,6 +20,7 @@ from campaign_manager.campaigns.models import (
 )
 from campaign_manager.core.accounts import Role, User
 from campaign_manager.core.db import utcnow
+from campaign_manager.core.webhooks import WebhookEventType, record_event
 from creatives.versions import freeze_current_version
 
 S = CampaignStatus
@@ -99,7 +100,24 @@ def transition(
     if to is S.CANCELLED:
         skip_unsent_deliveries(session, campaign.id, "campaign cancelled")
     session.flush()
+    emit_status_changed(session, campaign, record)
     return record
+
+
+def emit_status_changed(session: Session, campaign: Campaign, record: CampaignTransition) -> None:
+    """The campaign.status_changed webhook event, in the transition's own transaction."""
+    record_event(
+        session,
+        WebhookEventType.CAMPAIGN_STATUS_CHANGED,
+        {
+            "campaign_id": campaign.id,
+            "name": campaign.name,
+            "from_status": record.from_status.value,
+            "to_status": record.to_status.value,
+            "user_id": record.user_id,
+            "comment": record.comment,
+        },
+    )
 
 
 def freeze_step_creatives(session: Session, campaign: Campaign) -> None:
@@ -129,16 +147,16 @@ def note_edit(session: Session, campaign: Campaign, user: User, what: str) -> No
         campaign.status = S.IN_REVIEW
         campaign.approved_by_id = None
         campaign.approved_at = None
-        session.add(
-            CampaignTransition(
-                campaign=campaign,
-                from_status=previous,
-                to_status=S.IN_REVIEW,
-                user_id=user.id,
-                comment=f"Edited after approval ({what}); needs approval again.",
-            )
+        record = CampaignTransition(
+            campaign=campaign,
+            from_status=previous,
+            to_status=S.IN_REVIEW,
+            user_id=user.id,
+            comment=f"Edited after approval ({what}); needs approval again.",
         )
+        session.add(record)
         skip_unsent_deliveries(session, campaign.id, "campaign edited after approval")
+        emit_status_changed(session, campaign, record)
 
 
 def skip_unsent_deliveries(session: Session, campaign_id: int, reason: str) -> int:

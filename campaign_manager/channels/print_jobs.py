@@ -36,6 +36,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from campaign_manager.core.accounts import Role, User, Vendor
 from campaign_manager.core.db import Base, StrEnumType, utcnow
+from campaign_manager.core.webhooks import WebhookEventType, record_event
 
 
 class PrintJobStatus(enum.StrEnum):
@@ -335,8 +336,24 @@ def change_status(
         job.tracking_number = tracking_number
         note = note or f"Tracking number {tracking_number}"
     entry = add_history(session, job, note=note, user=user, to_status=to, from_status=job.status)
+    previous = job.status
     job.status = to
     session.flush()
+    record_event(
+        session,
+        WebhookEventType.PRINT_JOB_STATUS_CHANGED,
+        {
+            "print_job_id": job.id,
+            "title": job.title,
+            "vendor_id": job.vendor_id,
+            "step_id": job.step_id,
+            "from_status": previous.value,
+            "to_status": to.value,
+            "user_id": user.id,
+            "tracking_number": job.tracking_number,
+            "rejection_reason": job.rejection_reason,
+        },
+    )
     return entry
 
 

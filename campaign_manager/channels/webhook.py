@@ -31,7 +31,6 @@ import time
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import requests
 
@@ -53,7 +52,7 @@ from campaign_manager.channels.http import (
     outcome_for_status,
     rate_limited,
 )
-from campaign_manager.core.security import WEBHOOK_SIGNATURE_HEADER, sign_webhook
+from campaign_manager.core.security import signed_webhook_headers, webhook_url_problem
 
 MIN_SECRET_LENGTH = 16
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -141,18 +140,13 @@ class WebhookAdapter(HttpAdapter):
         return outcome_for_status(response, reason)
 
     def _post(self, body: bytes, idempotency_key: str) -> requests.Response:
-        timestamp = int(time.time())
         return self.request(
             "POST",
             self.url,
             data=body,
-            headers={
-                "Content-Type": "application/json",
-                "Idempotency-Key": idempotency_key,
-                WEBHOOK_SIGNATURE_HEADER: sign_webhook(
-                    self.credentials.get("signing_secret", ""), timestamp, body
-                ),
-            },
+            headers=signed_webhook_headers(
+                self.credentials.get("signing_secret", ""), body, idempotency_key
+            ),
             allow_redirects=False,
             publishes=True,
         )
@@ -161,14 +155,9 @@ class WebhookAdapter(HttpAdapter):
 
     def validate(self, message: RenderedMessage) -> list[Problem]:
         problems: list[Problem] = []
-        parts = urlsplit(self.url)
-        local = parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1")
-        if not parts.netloc or (parts.scheme != "https" and not local):
-            problems.append(
-                Problem(
-                    "url", "The receiver URL must start with https:// (http only for localhost)."
-                )
-            )
+        url_problem = webhook_url_problem(self.url)
+        if url_problem:
+            problems.append(Problem("url", url_problem))
         if len(self.credentials.get("signing_secret", "")) < MIN_SECRET_LENGTH:
             problems.append(
                 Problem(

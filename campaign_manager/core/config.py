@@ -101,6 +101,22 @@ class SchedulerSettings:
 
 
 @dataclass
+class WebhookSettings:
+    # Outgoing webhooks (Settings → Webhooks). Seconds to wait for a receiver's answer;
+    # no answer in time counts as a failed attempt.
+    timeout_seconds: float = 10.0
+    # Attempts per event before it is marked failed, and the first retry's delay in seconds
+    # (doubling each time, with jitter; a receiver's Retry-After is honoured).
+    max_attempts: int = 8
+    retry_base_seconds: float = 60.0
+    # A subscription whose deliveries fail this many times in a row (each after all its
+    # attempts) is turned off and shown as needing a person. 0 never turns one off.
+    disable_after_failures: int = 5
+    # Webhook deliveries a worker claims at once.
+    batch_size: int = 20
+
+
+@dataclass
 class AssetSettings:
     # Largest image and PDF accepted by the asset library, in megabytes.
     max_image_mb: float = 25.0
@@ -132,6 +148,7 @@ class Settings:
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     assets: AssetSettings = field(default_factory=AssetSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     # Where the settings came from, for error messages and `campaign-manager config`.
     source: str = "built-in defaults"
 

@@ -123,3 +123,20 @@ class EncryptedJSON(TypeDecorator[dict[str, Any]]):
         if value is None:
             return None
         return json.loads(credential_cipher().decrypt(value))
+
+
+class EncryptedText(TypeDecorator[str]):
+    """One secret string (a webhook signing secret) stored encrypted, like EncryptedJSON."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        return credential_cipher().encrypt(value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        return credential_cipher().decrypt(value)

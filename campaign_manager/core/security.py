@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -91,6 +92,42 @@ def _webhook_digest(secret: str, timestamp: int, body: bytes) -> str:
 def sign_webhook(secret: str, timestamp: int, body: bytes) -> str:
     """The signature header value for `body` sent at `timestamp` (Unix seconds)."""
     return f"t={timestamp},v1={_webhook_digest(secret, timestamp, body)}"
+
+
+def signed_webhook_headers(
+    secret: str, body: bytes, idempotency_key: str, *, timestamp: int | None = None
+) -> dict[str, str]:
+    """The headers of every signed webhook POST: JSON, the retry-stable key, the signature.
+
+    The webhook channel adapter and the outgoing webhooks both send exactly these, so a
+    receiver written for one verifies the other.
+    """
+    signed_at = int(time.time()) if timestamp is None else timestamp
+    return {
+        "Content-Type": "application/json",
+        "Idempotency-Key": idempotency_key,
+        WEBHOOK_SIGNATURE_HEADER: sign_webhook(secret, signed_at, body),
+    }
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Why a signed webhook may not be sent to `url`, or None.
+
+    https only: the body and its signature must not travel in the clear. Plain http is
+    accepted for this machine alone (a receiver under development).
+    """
+    try:
+        parts = urlsplit(url.strip())
+        hostname = parts.hostname
+    except ValueError:
+        return "The receiver URL is not a valid address."
+    local = parts.scheme == "http" and hostname in LOCAL_HOSTS
+    if not hostname or (parts.scheme != "https" and not local):
+        return "The receiver URL must start with https:// (http only for localhost)."
+    return None
 
 
 def verify_webhook_signature(

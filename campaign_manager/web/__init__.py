@@ -19,6 +19,7 @@ def register_web(app: Flask) -> None:
         deliveries,
         errors,
         main,
+        outgoing_webhooks,
         print_jobs,
         settings,
         tracking,
@@ -31,6 +32,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(creatives.public_bp)
     app.register_blueprint(main.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(outgoing_webhooks.bp)
     app.register_blueprint(channels.bp)
     app.register_blueprint(campaigns.bp)
     app.register_blueprint(deliveries.bp)

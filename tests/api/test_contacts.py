@@ -303,7 +303,12 @@ def test_consent_history_and_recording(api, db):
     assert api.viewer.get("/api/v1/contacts/999999/consents").status_code == 404
 
 
-def test_unsubscribe_suppresses_and_withdraws(api, db):
+def test_unsubscribe_suppresses_withdraws_and_tells_webhooks(api, db):
+    from campaign_manager.core.webhooks import WebhookDelivery, create_subscription
+
+    create_subscription(
+        db, url="https://crm.example.org/hook", event_types=["contact.unsubscribed"]
+    )
     contact = create_contact(db, "u@example.org")
     db.commit()
     response = api.marketer.post(f"/api/v1/contacts/{contact.id}/unsubscribe")
@@ -320,6 +325,9 @@ def test_unsubscribe_suppresses_and_withdraws(api, db):
         )
     ).all()
     assert [w.status for w in withdrawals] == [ConsentStatus.WITHDRAWN]
+    events = db.scalars(select(WebhookDelivery)).all()
+    assert [e.event_type for e in events] == ["contact.unsubscribed"], "one event, not two"
+    assert events[0].payload["data"]["email"] == "u@example.org"
 
 
 def test_unsubscribe_without_an_address_withdraws_consent(api, db):

@@ -66,6 +66,26 @@ def test_retry_later_backs_off_the_account_and_honours_retry_after(
     assert len(adapters.adapter(1).sent) == 1
 
 
+def test_retry_after_holds_the_rest_of_the_batch_for_that_account(
+    app, db, add_deliveries, renderer, adapters
+):
+    add_deliveries(3)
+    add_deliveries(1, account_id=2, keys=["other.account@example.org"])
+    adapters.adapter(1).script.append(RetryLater(120, "429 Too Many Requests"))
+    before = utcnow()
+    assert make_worker(app, renderer, adapters, batch_size=10).run_batch() == 4
+    # One call to the throttled account, none after its 429 in the same batch.
+    assert len(adapters.adapter(1).sent) == 1
+    assert len(adapters.adapter(2).sent) == 1
+    rows = statuses(db)
+    for key in ("person1@example.org", "person2@example.org"):
+        held = rows[key]
+        assert held.status is DeliveryStatus.PENDING and held.attempts == 0
+        assert held.next_attempt_at >= before + timedelta(seconds=120)
+        assert held.reason == "the provider asked us to wait"
+    assert rows["other.account@example.org"].status is DeliveryStatus.SENT
+
+
 def test_attempts_are_capped_then_failed(app, db, add_deliveries, renderer, adapters):
     add_deliveries(1)
     adapter = adapters.adapter(1)

@@ -20,6 +20,11 @@ from campaign_manager.channels.accounts import build_adapter
 from campaign_manager.core.accounts import Role
 from campaign_manager.core.api_tokens import create_token
 from campaign_manager.core.security import TokenSigner
+from campaign_manager.core.webhooks import (
+    WebhookDeliveryStatus,
+    create_subscription,
+    queue_test_event,
+)
 from campaign_manager.web.authz import PUBLIC, allowed_roles_of
 from tests.channels.samples import sample_email
 from tests.conftest import TEST_SECRET
@@ -49,6 +54,8 @@ SAMPLE_ARGUMENTS = {
     "position": lambda samples: 0,
     # The admin's own token: other users revoking it get 404, as if it did not exist.
     "token_id": lambda samples: samples.api_token.id,
+    "subscription_id": lambda samples: samples.webhook_delivery.subscription_id,
+    "webhook_delivery_id": lambda samples: samples.webhook_delivery.id,
 }
 
 
@@ -80,10 +87,17 @@ def samples(users, db, make_account, instance_path):
     db.add(import_job)
     suppression = suppress(db, "sample.suppressed@example.org", SuppressionReason.MANUAL, "test")
     api_token = create_token(db, users["admin"], "matrix token").token
+    # A receiver on a closed local port: the walk's "send test event" fails at once, offline.
+    subscription, _secret = create_subscription(
+        db, url="http://127.0.0.1:9/hook", event_types=["delivery.sent"]
+    )
+    webhook_delivery = queue_test_event(db, subscription)
+    webhook_delivery.status = WebhookDeliveryStatus.FAILED
     db.commit()
     return SimpleNamespace(
         users=users,
         api_token=api_token,
+        webhook_delivery=webhook_delivery,
         campaigns=make_campaign_samples(db, users),
         contact=contact,
         segment=segment,
@@ -112,6 +126,12 @@ MUST_BE_FORBIDDEN = {
     ("settings.users", Role.VENDOR),
     ("settings.vendors", Role.MARKETER),
     ("settings.vendors", Role.VENDOR),
+    ("outgoing_webhooks.index", Role.MARKETER),
+    ("outgoing_webhooks.index", Role.VIEWER),
+    ("outgoing_webhooks.show", Role.APPROVER),
+    ("outgoing_webhooks.new", Role.MARKETER),
+    ("outgoing_webhooks.send_test", Role.MARKETER),
+    ("outgoing_webhooks.redeliver_event", Role.VENDOR),
     ("settings.create_organization", Role.VIEWER),
     ("settings.create_organization", Role.APPROVER),
     ("settings.create_organization", Role.VENDOR),

@@ -2,7 +2,7 @@
 index for listing contacts by when they changed
 
 Revision ID: 0013_api
-Revises: 0011_campaigns_ui
+Revises: 0014_webhooks
 Create Date: 2026-11-26 23:20:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013_api"
-down_revision: str | Sequence[str] | None = "0011_campaigns_ui"
+down_revision: str | Sequence[str] | None = "0014_webhooks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
