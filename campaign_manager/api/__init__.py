@@ -67,6 +67,7 @@ class CampaignManagerApi(Api):
 def resources():
     """The resource modules, each with a `blp`; add a new one here."""
     from campaign_manager.api import (
+        calendar_feed,
         campaigns,
         channel_accounts,
         contact_imports,
@@ -86,6 +87,7 @@ def resources():
         deliveries,
         events,
         print_jobs,
+        calendar_feed,
     ]
 
 

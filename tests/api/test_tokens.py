@@ -56,9 +56,7 @@ def test_settings_form_errors(app, users):
 def test_revoking_in_settings_stops_the_token(app, users, db, tokens):
     client = ApiClient(app, tokens["marketer"])
     assert client.get("/api/v1/contacts").status_code == 200
-    token = db.scalar(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(tokens["marketer"]))
-    )
+    token = db.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(tokens["marketer"])))
     # Someone else cannot revoke it: to them it does not exist.
     other = app.test_client()
     other.login(users["viewer"].email)

@@ -118,6 +118,4 @@ def test_a_server_dropping_one_command_in_ten_loses_nothing_and_sends_nothing_tw
     # A hang-up after DATA leaves a delivery uncertain (it did arrive here); the rest are sent.
     assert figures["statuses"].get(DeliveryStatus.UNCERTAIN.value, 0) == handler.hang_ups["DATA"]
     assert len(at_sink) == RECIPIENTS
-    record_figures(
-        f"smtp-drops-{db_backend}", {**figures, "hang_ups": dict(handler.hang_ups)}
-    )
+    record_figures(f"smtp-drops-{db_backend}", {**figures, "hang_ups": dict(handler.hang_ups)})
