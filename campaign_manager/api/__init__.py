@@ -67,6 +67,7 @@ class CampaignManagerApi(Api):
 def resources():
     """The resource modules, each with a `blp`; add a new one here."""
     from campaign_manager.api import (
+        assets,
         calendar_feed,
         campaigns,
         channel_accounts,
@@ -87,6 +88,7 @@ def resources():
         deliveries,
         events,
         print_jobs,
+        assets,
         calendar_feed,
     ]
 
