@@ -15,9 +15,8 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import StringField, URLField
-from wtforms.fields.choices import SelectChoice, SelectMultipleField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from campaign_manager.core.webhooks import (
     MAX_DESCRIPTION_LENGTH,
@@ -37,6 +36,7 @@ from campaign_manager.core.webhooks import (
 )
 from campaign_manager.extensions import db
 from campaign_manager.web.authz import ADMINS_ONLY, requires_role
+from campaign_manager.web.creatives import MultiCheckboxField
 from schedulers.webhooks import WebhookSender, WebhookSenderSettings
 
 bp = Blueprint("outgoing_webhooks", __name__, url_prefix="/settings/webhooks")
@@ -45,18 +45,13 @@ bp = Blueprint("outgoing_webhooks", __name__, url_prefix="/settings/webhooks")
 LOG_PAGE_SIZE = 50
 
 
-class CheckboxesField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-
 class SubscriptionForm(FlaskForm):
     url = URLField("Receiver URL", validators=[DataRequired(), Length(max=MAX_URL_LENGTH)])
     description = StringField(
         "Description", validators=[Optional(), Length(max=MAX_DESCRIPTION_LENGTH)]
     )
-    event_types = CheckboxesField(
-        "Events",
+    event_types = MultiCheckboxField(
+        "Events this receiver gets",
         choices=[SelectChoice(t.value, f"{t.value} — {t.description}") for t in WebhookEventType],
         validate_choice=True,
     )

@@ -250,3 +250,24 @@ def test_a_subscription_only_gets_the_events_it_chose(db, receiver, subscribe, m
     assert emit(db, "delivery.sent") == []
     assert len(emit(db, "campaign.status_changed", campaign_id=1)) == 1
     assert db.scalar(select(WebhookSubscription)).wants("campaign.status_changed")
+
+
+def test_the_verification_example_in_the_docs_accepts_a_real_request(
+    db, receiver, subscribe, make_sender
+):
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text()
+    example = docs.split("```python\n")[1].split("```")[0]
+    namespace: dict = {}
+    exec(compile(example, "docs/webhooks.md", "exec"), namespace)  # noqa: S102
+    verify = namespace["verify"]
+    subscribe("delivery.sent")
+    emit(db)
+    make_sender().run_batch()
+
+    (request,) = receiver.requests
+    header = request.headers["Campaign-Manager-Signature"]
+    assert verify(receiver.secret, request.body, header)
+    assert not verify(receiver.secret, request.body.replace(b"7", b"8"), header)
+    assert not verify("whsec_not-the-secret", request.body, header)
