@@ -73,6 +73,7 @@ def resources():
         channel_accounts,
         contact_imports,
         contacts,
+        creatives,
         deliveries,
         events,
         print_jobs,
@@ -89,6 +90,7 @@ def resources():
         events,
         print_jobs,
         assets,
+        creatives,
         calendar_feed,
     ]
 
