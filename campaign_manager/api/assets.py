@@ -77,7 +77,13 @@ class AssetUploadFormSchema(AssetMetadataSchema):
     """The form fields of an upload; `tags` is comma-separated."""
 
 
-class AssetUploadFileSchema(ma.Schema):
+class AssetUploadFileSchema(AssetMetadataSchema):
+    """The whole multipart body as documented: the file and the form fields beside it.
+
+    (webargs reads files and form fields from two places; this schema reads the file and
+    documents the body, AssetUploadFormSchema reads the fields.)
+    """
+
     file = Upload(required=True, metadata={"description": "PNG, JPEG, WebP, GIF or PDF"})
 
 

@@ -25,7 +25,20 @@ SAMPLE_ARGUMENTS = {
     "contact_id": lambda samples: samples.contact.id,
     "segment_id": lambda samples: samples.segment.id,
     "job_id": lambda samples: samples.import_job.id,
+    # Records that do not exist: an allowed role gets past the role check to a 404, which is
+    # all this walk asks. Rules that depend on a record's state (who may approve which
+    # campaign, which vendor sees which job) are tested with each resource.
+    "campaign_id": lambda samples: MISSING,
+    "step_id": lambda samples: MISSING,
+    "account_id": lambda samples: MISSING,
+    "delivery_id": lambda samples: MISSING,
+    "asset_id": lambda samples: MISSING,
+    "creative_id": lambda samples: MISSING,
+    "number": lambda samples: 1,
+    "key": lambda samples: "parents",
+    "position": lambda samples: 0,
 }
+MISSING = 999_999
 
 # What a request to each kind of endpoint carries, so that an allowed role gets past
 # validation often enough; what matters here is only whether 401/403 come back.
@@ -44,6 +57,20 @@ MUST_BE_FORBIDDEN = {
     ("api_segments.members", "GET", Role.VENDOR),
     ("api_contact_imports.start", "POST", Role.APPROVER),
     ("api_contact_imports.rejects", "GET", Role.VIEWER),
+    ("api_campaigns.list_campaigns", "GET", Role.VENDOR),
+    ("api_campaigns.create", "POST", Role.APPROVER),
+    ("api_campaigns.approve", "POST", Role.MARKETER),
+    ("api_campaigns.submit", "POST", Role.APPROVER),
+    ("api_campaigns.cancel", "POST", Role.VIEWER),
+    ("api_campaigns.dry_run", "GET", Role.VIEWER),
+    ("api_channel_accounts.create", "POST", Role.VIEWER),
+    ("api_channel_accounts.get_account", "GET", Role.VENDOR),
+    ("api_deliveries.list_deliveries", "GET", Role.VENDOR),
+    ("api_events.list_events", "GET", Role.VENDOR),
+    ("api_print_jobs.accept", "POST", Role.MARKETER),
+    ("api_print_jobs.shipped", "POST", Role.APPROVER),
+    ("api_assets.upload", "POST", Role.VIEWER),
+    ("api_creatives.patch_creative", "PATCH", Role.APPROVER),
 }
 MUST_BE_ALLOWED = {
     ("api_contacts.list_contacts", "GET", Role.VIEWER),
@@ -51,6 +78,14 @@ MUST_BE_ALLOWED = {
     ("api_contacts.delete_contact", "DELETE", Role.ADMIN),
     ("api_segments.members", "GET", Role.APPROVER),
     ("api_contact_imports.start", "POST", Role.MARKETER),
+    ("api_campaigns.approve", "POST", Role.APPROVER),
+    ("api_campaigns.pause", "POST", Role.MARKETER),
+    ("api_campaigns.report", "GET", Role.VIEWER),
+    ("api_print_jobs.list_print_jobs", "GET", Role.VENDOR),
+    ("api_print_jobs.download_pdf", "GET", Role.VENDOR),
+    ("api_print_jobs.accept", "POST", Role.VENDOR),
+    ("api_channel_accounts.test_connection", "POST", Role.MARKETER),
+    ("api_creatives.preview", "GET", Role.VIEWER),
 }
 
 
