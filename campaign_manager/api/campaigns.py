@@ -17,7 +17,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from campaign_manager.api.auth import api_access, current_api_user
-from campaign_manager.api.conditional import require_if_match
+from campaign_manager.api.conditional import check_if_match_when_sent, etag_of, require_if_match
 from campaign_manager.api.idempotency import idempotent
 from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
 from campaign_manager.api.problems import ApiProblem, FieldError
@@ -166,6 +166,13 @@ class StepSchema(ma.Schema):
     trigger = ma.fields.Nested(TriggerSchema)
     utm = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
     run_at = ma.fields.DateTime(allow_none=True, metadata={"description": "UTC, for at steps"})
+    notes = ma.fields.List(
+        ma.fields.String(),
+        metadata={
+            "description": "after a create or change: things to know, such as a time "
+            "that daylight saving moves"
+        },
+    )
     last_occurrence = ma.fields.String()
     created_at = ma.fields.DateTime()
     updated_at = ma.fields.DateTime()
@@ -274,13 +281,19 @@ def _step_response(step: Step, status: int = 200, notes: list[str] = ()) -> Resp
         if status == 201
         else None
     )
-    response = json_response(StepSchema(), represent_step(step), status=status, location=location)
-    if notes:
-        # Daylight-saving and similar notes a person would see as flash messages.
-        response.headers["Warning"] = ", ".join(
-            '199 - "' + note.replace('"', "'") + '"' for note in notes
-        )
+    response = json_response(
+        StepSchema(),
+        {**represent_step(step), "notes": list(notes)},
+        status=status,
+        location=location,
+    )
+    # The same ETag a GET gives, whatever the notes.
+    response.headers["ETag"] = etag_of(_step_etag_view(step))
     return response
+
+
+def _step_etag_view(step: Step) -> dict[str, Any]:
+    return StepSchema().dump({**represent_step(step), "notes": []})
 
 
 # Service field names that sit inside a nested object of the step's JSON.
@@ -405,6 +418,7 @@ def patch_campaign(data: dict[str, Any], campaign_id: int):
 
 def _move(campaign_id: int, to: CampaignStatus, comment: str) -> Response:
     campaign = _campaign_or_404(campaign_id, for_update=True)
+    check_if_match_when_sent(CampaignSchema().dump(represent_campaign(campaign)))
     user = current_api_user()
     try:
         if to is S.IN_REVIEW:
@@ -488,7 +502,7 @@ def list_steps(args: dict[str, Any], campaign_id: int):
 def create_step(data: dict[str, Any], campaign_id: int):
     """Add a step at the end. An approved campaign goes back to review.
 
-    Notes for a person (such as a time that daylight saving moves) come in `Warning` headers.
+    `notes` tells what a person should know, such as a time that daylight saving moves.
     """
     campaign = _campaign_or_404(campaign_id, for_update=True)
     try:
@@ -517,7 +531,7 @@ def patch_step(data: dict[str, Any], campaign_id: int, step_id: int):
     """Change the fields sent (nested trigger and target fields merge); needs If-Match."""
     campaign = _campaign_or_404(campaign_id, for_update=True)
     step = _step_or_404(campaign, step_id)
-    require_if_match(StepSchema().dump(represent_step(step)))
+    require_if_match(_step_etag_view(step))
     try:
         notes = update_step(
             db.session, step, _step_input(data, step_input_of(step)), current_api_user()
@@ -537,7 +551,7 @@ def delete_step(campaign_id: int, step_id: int):
     """Remove a step that has made no deliveries (409 otherwise); needs If-Match."""
     campaign = _campaign_or_404(campaign_id, for_update=True)
     step = _step_or_404(campaign, step_id)
-    require_if_match(StepSchema().dump(represent_step(step)))
+    require_if_match(_step_etag_view(step))
     try:
         remove_step(db.session, step, current_api_user())
     except CampaignError as exc:

@@ -15,6 +15,7 @@ from flask import Response, url_for
 from flask_smorest import Blueprint
 
 from campaign_manager.api.auth import api_access, current_api_user
+from campaign_manager.api.conditional import check_if_match_when_sent
 from campaign_manager.api.idempotency import idempotent
 from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
 from campaign_manager.api.problems import ApiProblem, FieldError
@@ -197,6 +198,7 @@ def download_manifest(job_id: int):
 
 def _change(job_id: int, to: PrintJobStatus, **details: str) -> Response:
     job = _job_or_404(job_id)
+    check_if_match_when_sent(PrintJobSchema().dump(represent(job)))
     try:
         change_status(db.session, job, to, current_api_user(), **details)
     except PrintJobNotFound:

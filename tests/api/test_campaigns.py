@@ -328,3 +328,34 @@ def test_report_by_step_channel_and_segment(api, db, world, draft):  # noqa: F81
     assert any(row["counts"].get("open") == 1 for row in report["by_segment"])
     assert report["by_step"][0]["counts"]["sent"] == 2
     assert api.viewer.get("/api/v1/campaigns/999999/report").status_code == 404
+
+
+def test_a_transition_with_a_stale_if_match_is_412(api, draft):
+    path = f"/api/v1/campaigns/{draft}"
+    etag = api.marketer.get(path).headers["ETag"]
+    fresh = api.marketer.patch(path, json={"goal": "changed"}, headers={"If-Match": etag})
+    assert fresh.status_code == 200
+    stale = api.marketer.post(f"{path}/submit", json={}, headers={"If-Match": etag})
+    assert stale.status_code == 412
+    assert api.viewer.get(path).get_json()["status"] == "draft"
+    ok = api.marketer.post(f"{path}/submit", json={}, headers={"If-Match": fresh.headers["ETag"]})
+    assert ok.status_code == 200 and ok.get_json()["status"] == "in_review"
+
+
+def test_a_step_at_an_ambiguous_local_time_comes_with_a_note(api, world):  # noqa: F811
+    campaign_id = api.marketer.post("/api/v1/campaigns", json={"name": "DST"}).get_json()["id"]
+    body = step_body(
+        world,
+        trigger={
+            "kind": "at",
+            "timezone": "America/New_York",
+            "on_date": "2030-11-03",
+            "clock": "01:30",
+        },
+    )
+    created = api.marketer.post(f"/api/v1/campaigns/{campaign_id}/steps", json=body)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["notes"], created.get_json()
+    fetched = api.viewer.get(created.headers["Location"])
+    assert fetched.get_json()["notes"] == []
+    assert fetched.headers["ETag"] == created.headers["ETag"]
