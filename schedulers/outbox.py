@@ -31,7 +31,7 @@ from campaign_manager.channels.accounts import mark_needs_reconnect
 from campaign_manager.channels.base import Failed, RetryLater, SendResult, Sent
 from campaign_manager.channels.models import AccountStatus, ChannelAccount
 from campaign_manager.core.db import utcnow
-from campaign_manager.core.webhooks import WebhookEventType, record_event
+from campaign_manager.core.webhooks import WebhookEventType, record_events
 from schedulers.retry import RetryPolicy
 from schedulers.throttle import accounts_in_backoff, back_off
 
@@ -221,13 +221,17 @@ def record_outcomes(
             )
         )
     }
+    events = []
     for outcome in outcomes:
         delivery = rows.get(outcome.delivery_id)
         if delivery is None:
             continue
         _apply(session, delivery, outcome, policy, now, rng)
         if delivery.status in DELIVERY_EVENTS:
-            emit_delivery_event(session, delivery)
+            events.append(delivery_event(delivery))
+    # One look at the subscriptions for the batch, after every row is changed, so the rows
+    # are written together too (a query per row flushed each row on its own).
+    record_events(session, events)
     session.flush()
 
 
@@ -238,8 +242,8 @@ DELIVERY_EVENTS = {
 }
 
 
-def emit_delivery_event(session: Session, delivery: Delivery) -> None:
-    """A delivery.sent or delivery.failed webhook event, in the caller's transaction.
+def delivery_event(delivery: Delivery) -> tuple[WebhookEventType, dict[str, Any]]:
+    """The delivery.sent or delivery.failed webhook event of a delivery, for `record_events`.
 
     Ids, not personal data: a receiver asks the API for the contact if it needs more.
     """
@@ -260,7 +264,7 @@ def emit_delivery_event(session: Session, delivery: Delivery) -> None:
         "reason": delivery.reason,
         "error": delivery.error,
     }
-    record_event(session, DELIVERY_EVENTS[delivery.status], data)
+    return DELIVERY_EVENTS[delivery.status], data
 
 
 def _apply(
@@ -400,7 +404,7 @@ def resolve_uncertain(session: Session, delivery_id: int, *, mark_sent: bool) ->
         delivery.reason = "retry requested by a person"
     delivery.updated_at = now
     if mark_sent:
-        emit_delivery_event(session, delivery)
+        record_events(session, [delivery_event(delivery)])
     session.flush()
     return delivery
 

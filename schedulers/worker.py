@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, joinedload
 
 from campaign_manager.campaigns.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
@@ -43,6 +44,12 @@ from schedulers.throttle import take_slots
 from schedulers.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
+
+# Recording a batch's outcomes is retried this often when the connection drops (a
+# database restart or failover), waiting a little longer each time.
+RECORD_ATTEMPTS = 4
+RECORD_RETRY_SECONDS = 0.5
+UNTRIED = "the worker stopped before sending it; it will be sent shortly"
 
 
 class RenderError(Exception):
@@ -128,29 +135,43 @@ class DeliveryWorker:
             )
         if not ids:
             return 0
-        granted = self._take_throttle_slots(ids)
         outcomes: list[Outcome] = []
-        rendered = self._render(granted, outcomes)
+        try:
+            granted = self._take_throttle_slots(ids)
+            rendered = self._render(granted, outcomes)
+        except Exception:
+            # Nothing was sent: give the rows back now instead of leaving them to lease
+            # recovery, which would have to call them `uncertain`.
+            self._write(lambda session: release_unsent(session, ids, self.clock(), UNTRIED))
+            raise
         statuses = _CampaignStatusCache(self.database, self.settings.status_check_seconds)
         # Accounts whose provider asked us to wait (429, 503 with Retry-After, a dropped
         # connection): the rest of the batch for them goes back untried, not sent anyway.
         held_until: dict[int, datetime] = {}
         held: dict[int, list[int]] = defaultdict(list)
-        for position, (delivery_id, campaign_id, account_id, message) in enumerate(rendered):
-            status = statuses.get(campaign_id)
-            if status is not CampaignStatus.RUNNING:
-                self._stop_early(rendered[position:], status, outcomes)
-                break
-            if account_id in held_until:
-                held[account_id].append(delivery_id)
-                continue
-            result = self._send(account_id, delivery_id, message)
-            outcomes.append(
-                Outcome(delivery_id, result, idempotent=self._is_idempotent(account_id))
-            )
-            if isinstance(result, RetryLater) and result.after_seconds:
-                held_until[account_id] = self.clock() + timedelta(seconds=result.after_seconds)
-        with self.database.transaction() as session:
+        untried: list[int] = []
+        try:
+            for position, (delivery_id, campaign_id, account_id, message) in enumerate(rendered):
+                status = statuses.get(campaign_id)
+                if status is not CampaignStatus.RUNNING:
+                    self._stop_early(rendered[position:], status, outcomes)
+                    break
+                if account_id in held_until:
+                    held[account_id].append(delivery_id)
+                    continue
+                result = self._send(account_id, delivery_id, message)
+                outcomes.append(
+                    Outcome(delivery_id, result, idempotent=self._is_idempotent(account_id))
+                )
+                if isinstance(result, RetryLater) and result.after_seconds:
+                    held_until[account_id] = self.clock() + timedelta(seconds=result.after_seconds)
+        except Exception:
+            # The database went away mid-batch (a status check): keep what is known.
+            log.exception("worker %s: stopped sending its batch early", self.name)
+            done = {o.delivery_id for o in outcomes}.union(*held.values())
+            untried = [item[0] for item in rendered if item[0] not in done]
+
+        def record(session: Session) -> None:
             record_outcomes(
                 session, outcomes, self.settings.retry, worker=self.name, now=self.clock()
             )
@@ -158,7 +179,29 @@ class DeliveryWorker:
                 release_unsent(
                     session, held_ids, held_until[account_id], "the provider asked us to wait"
                 )
+            release_unsent(session, untried, self.clock(), UNTRIED)
+
+        # The messages are out by now: giving up here would leave the rows to lease
+        # recovery, which must call them `uncertain` although this worker knows the answer.
+        self._write(record)
         return len(ids)
+
+    def _write(self, work: Callable[[Session], None]) -> None:
+        """Run `work` in a transaction, again if the database connection was lost.
+
+        Every write here only touches rows still in `sending` (record_outcomes also checks
+        they are this worker's), so repeating one whose commit did land changes nothing.
+        """
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                with self.database.transaction() as session:
+                    work(session)
+                return
+            except DBAPIError as exc:
+                if not exc.connection_invalidated or attempt == RECORD_ATTEMPTS - 1:
+                    raise
+                log.warning("worker %s: lost the database while writing; retrying", self.name)
+                time.sleep(RECORD_RETRY_SECONDS * (attempt + 1))
 
     def _take_throttle_slots(self, ids: list[int]) -> list[int]:
         by_account: dict[int, list[int]] = defaultdict(list)

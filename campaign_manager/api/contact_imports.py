@@ -26,7 +26,7 @@ from audiences.importer import (
 )
 from audiences.models import ImportJob, ImportReject
 from campaign_manager.api.auth import api_access, current_api_user
-from campaign_manager.api.blueprint import Blueprint
+from campaign_manager.api.blueprint import ApiSchema, Blueprint
 from campaign_manager.api.idempotency import idempotent
 from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
 from campaign_manager.api.problems import ApiProblem, FieldError
@@ -71,7 +71,7 @@ class ImportJobSchema(ma.Schema):
     finished_at = ma.fields.DateTime(allow_none=True)
 
 
-class ImportUploadSchema(ma.Schema):
+class ImportUploadSchema(ApiSchema):
     file = Upload(required=True, metadata={"description": "the CSV file, with a header row"})
     mapping = ma.fields.String(
         validate=ma.validate.Length(max=20_000),
@@ -196,7 +196,7 @@ def start(options: dict[str, Any]):
     return json_response(ImportJobSchema(), _represent(job), status=202, location=location)
 
 
-@blp.route("/<int:job_id>", methods=["GET"])
+@blp.route("/<id:job_id>", methods=["GET"])
 @api_access(*STAFF)
 @blp.response(200, ImportJobSchema)
 def get_import(job_id: int):
@@ -204,7 +204,7 @@ def get_import(job_id: int):
     return json_response(ImportJobSchema(), _represent(_job_or_404(job_id)))
 
 
-@blp.route("/<int:job_id>/rejects", methods=["GET"])
+@blp.route("/<id:job_id>/rejects", methods=["GET"])
 @api_access(*EDITORS)
 @blp.arguments(PageQuerySchema, location="query")
 @blp.response(200, page_schema(RejectSchema, "RejectPage"))

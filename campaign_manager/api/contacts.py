@@ -35,6 +35,7 @@ from audiences.models import (
     Contact,
     ContactRole,
     ContactTag,
+    Suppression,
     SuppressionReason,
 )
 from audiences.privacy import erase_contact
@@ -42,7 +43,7 @@ from audiences.segments import today_utc
 from audiences.suppression import suppression_for
 from audiences.unsubscribe import unsubscribe_contact
 from campaign_manager.api.auth import api_access, current_api_user
-from campaign_manager.api.blueprint import Blueprint
+from campaign_manager.api.blueprint import ApiSchema, Blueprint
 from campaign_manager.api.conditional import require_if_match
 from campaign_manager.api.idempotency import idempotent
 from campaign_manager.api.pagination import (
@@ -113,7 +114,7 @@ def _text(max_length: int, **kwargs: Any) -> ma.fields.String:
     return ma.fields.String(validate=ma.validate.Length(max=max_length), **kwargs)
 
 
-class ContactInSchema(ma.Schema):
+class ContactInSchema(ApiSchema):
     """The fields a client may set. On PATCH every field is optional; absent ones stay."""
 
     email = _text(320, allow_none=True, metadata={"description": "unique, case-insensitively"})
@@ -160,6 +161,8 @@ class ContactListQuery(PageQuerySchema):
 
 
 class BulkUpsertSchema(ma.Schema):
+    # Not an ApiSchema: each item is checked on its own (ContactInSchema), so one bad item
+    # is reported in its result instead of refusing the whole batch.
     contacts = ma.fields.List(
         ma.fields.Dict(),
         required=True,
@@ -199,7 +202,7 @@ class ConsentSchema(ma.Schema):
     recorded_at = ma.fields.DateTime(required=True)
 
 
-class ConsentInSchema(ma.Schema):
+class ConsentInSchema(ApiSchema):
     channel = ma.fields.Enum(ConsentChannel, by_value=True, required=True)
     status = ma.fields.Enum(
         ConsentStatus,
@@ -232,8 +235,21 @@ def _tags_by_contact(ids: list[int]) -> dict[int, list[str]]:
     return found
 
 
-def _represent(contact: Contact, tags: list[str]) -> dict[str, Any]:
-    suppression = suppression_for(db.session, contact) if contact.email else None
+def _suppressions_by_hash(hashes: list[str]) -> dict[str, SuppressionReason]:
+    found: dict[str, SuppressionReason] = {}
+    for start in range(0, len(hashes), 500):
+        rows = db.session.execute(
+            select(Suppression.address_hash, Suppression.reason).where(
+                Suppression.address_hash.in_(hashes[start : start + 500])
+            )
+        )
+        found.update({address_hash: reason for address_hash, reason in rows})
+    return found
+
+
+def _represent(
+    contact: Contact, tags: list[str], suppression: SuppressionReason | None
+) -> dict[str, Any]:
     return {
         **{
             name: getattr(contact, name)
@@ -243,18 +259,27 @@ def _represent(contact: Contact, tags: list[str]) -> dict[str, Any]:
         "age_band": age_band(contact.birth_date_latest, today_utc()),
         "tags": tags,
         "consent": {c.value: contact.consent(c) for c in ConsentChannel},
-        "suppressed": suppression.reason if suppression else None,
+        "suppressed": suppression,
     }
 
 
 def represent(contact: Contact) -> dict[str, Any]:
-    return _represent(contact, _tags_by_contact([contact.id])[contact.id])
+    suppression = suppression_for(db.session, contact) if contact.email else None
+    return _represent(
+        contact,
+        _tags_by_contact([contact.id])[contact.id],
+        suppression.reason if suppression else None,
+    )
 
 
 def contact_page_response(page: Page) -> Response:
-    """A page of contacts, their tags read in one query."""
+    """A page of contacts, their tags and suppressions read in one query each."""
     tags = _tags_by_contact([c.id for c in page.items])
-    represented = Page([_represent(c, tags[c.id]) for c in page.items], page.next_cursor)
+    suppressions = _suppressions_by_hash([c.email_hash for c in page.items if c.email_hash])
+    represented = Page(
+        [_represent(c, tags[c.id], suppressions.get(c.email_hash or "")) for c in page.items],
+        page.next_cursor,
+    )
     return page_response(ContactSchema(), represented)
 
 
@@ -329,7 +354,7 @@ def create(data: dict[str, Any]):
     return _contact_response(contact, 201)
 
 
-@blp.route("/<int:contact_id>", methods=["GET"])
+@blp.route("/<id:contact_id>", methods=["GET"])
 @api_access(*STAFF)
 @blp.response(200, ContactSchema)
 def get_contact(contact_id: int):
@@ -337,7 +362,7 @@ def get_contact(contact_id: int):
     return _contact_response(_contact_or_404(contact_id))
 
 
-@blp.route("/<int:contact_id>", methods=["PATCH"])
+@blp.route("/<id:contact_id>", methods=["PATCH"])
 @api_access(*EDITORS)
 @blp.arguments(ContactPatchSchema(partial=True))
 @blp.response(200, ContactSchema)
@@ -356,7 +381,7 @@ def patch_contact(data: dict[str, Any], contact_id: int):
     return _contact_response(contact)
 
 
-@blp.route("/<int:contact_id>", methods=["DELETE"])
+@blp.route("/<id:contact_id>", methods=["DELETE"])
 @api_access(*ADMINS_ONLY)
 @blp.response(204)
 def delete_contact(contact_id: int):
@@ -403,7 +428,7 @@ def bulk_upsert(data: dict[str, Any]):
 BULK_STATUSES = ("created", "updated", "unchanged", "rejected")
 
 
-@blp.route("/<int:contact_id>/consents", methods=["GET"])
+@blp.route("/<id:contact_id>/consents", methods=["GET"])
 @api_access(*STAFF)
 @blp.arguments(PageQuerySchema, location="query")
 @blp.response(200, page_schema(ConsentSchema, "ConsentPage"))
@@ -414,7 +439,7 @@ def list_consents(args: dict[str, Any], contact_id: int):
     return page_response(ConsentSchema(), keyset_page(db.session, query, CONSENT_SORTS, args))
 
 
-@blp.route("/<int:contact_id>/consents", methods=["POST"])
+@blp.route("/<id:contact_id>/consents", methods=["POST"])
 @api_access(*EDITORS)
 @blp.arguments(ConsentInSchema)
 @blp.response(201, ConsentSchema)
@@ -431,7 +456,7 @@ def add_consent(data: dict[str, Any], contact_id: int):
     return json_response(ConsentSchema(), entry, status=201, etag=False)
 
 
-@blp.route("/<int:contact_id>/unsubscribe", methods=["POST"])
+@blp.route("/<id:contact_id>/unsubscribe", methods=["POST"])
 @api_access(*EDITORS)
 @blp.response(200, ContactSchema)
 @idempotent

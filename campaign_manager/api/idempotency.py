@@ -65,7 +65,17 @@ class IdempotencyRecord(Base):
 def _fingerprint() -> str:
     digest = hashlib.sha256()
     digest.update(f"{request.method} {request.path}?{request.query_string.decode()}\n".encode())
-    digest.update(request.get_data(cache=True))
+    if request.mimetype == "multipart/form-data":
+        # The body was parsed into form and files already; hash what they hold.
+        for name, value in sorted(request.form.items(multi=True)):
+            digest.update(f"form {name}={value}\n".encode())
+        for name, upload in sorted(request.files.items(multi=True), key=lambda i: i[0]):
+            content = upload.stream.read()
+            upload.stream.seek(0)
+            digest.update(f"file {name} {upload.filename}\n".encode())
+            digest.update(hashlib.sha256(content).digest())
+    else:
+        digest.update(request.get_data(cache=True))
     return digest.hexdigest()
 
 

@@ -30,6 +30,7 @@ from flask import current_app, request
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from campaign_manager.api.blueprint import ApiSchema
 from campaign_manager.api.problems import ApiProblem, FieldError
 
 
@@ -67,7 +68,7 @@ class SortOrders:
         return SortKey(name=name, column=column, descending=name.startswith("-"))
 
 
-class PageQuerySchema(ma.Schema):
+class PageQuerySchema(ApiSchema):
     """The query parameters every list takes; a resource's list schema extends this."""
 
     limit = ma.fields.Integer(

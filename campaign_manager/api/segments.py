@@ -19,7 +19,7 @@ from audiences.segments import (
     update_segment,
 )
 from campaign_manager.api.auth import api_access
-from campaign_manager.api.blueprint import Blueprint
+from campaign_manager.api.blueprint import ApiSchema, Blueprint
 from campaign_manager.api.conditional import require_if_match
 from campaign_manager.api.contacts import ContactSchema, contact_page_response
 from campaign_manager.api.idempotency import idempotent
@@ -57,7 +57,7 @@ class SegmentSchema(ma.Schema):
     updated_at = ma.fields.DateTime()
 
 
-class SegmentInSchema(ma.Schema):
+class SegmentInSchema(ApiSchema):
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
     slug = ma.fields.String(
         validate=ma.validate.Length(max=80),
@@ -67,7 +67,7 @@ class SegmentInSchema(ma.Schema):
     rules = ma.fields.Dict(required=True, metadata={"description": RULES_DESCRIPTION})
 
 
-class SegmentPatchSchema(ma.Schema):
+class SegmentPatchSchema(ApiSchema):
     name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
     description = ma.fields.String(validate=ma.validate.Length(max=2000))
     rules = ma.fields.Dict(metadata={"description": RULES_DESCRIPTION})
@@ -138,7 +138,7 @@ def create(data: dict[str, Any]):
     return json_response(SegmentSchema(), segment, status=201, location=location)
 
 
-@blp.route("/<int:segment_id>", methods=["GET"])
+@blp.route("/<id:segment_id>", methods=["GET"])
 @api_access(*STAFF)
 @blp.response(200, SegmentSchema)
 def get_segment(segment_id: int):
@@ -146,7 +146,7 @@ def get_segment(segment_id: int):
     return json_response(SegmentSchema(), _segment_or_404(segment_id))
 
 
-@blp.route("/<int:segment_id>", methods=["PATCH"])
+@blp.route("/<id:segment_id>", methods=["PATCH"])
 @api_access(*EDITORS)
 @blp.arguments(SegmentPatchSchema)
 @blp.response(200, SegmentSchema)
@@ -168,7 +168,7 @@ def patch_segment(data: dict[str, Any], segment_id: int):
     return json_response(SegmentSchema(), segment)
 
 
-@blp.route("/<int:segment_id>", methods=["DELETE"])
+@blp.route("/<id:segment_id>", methods=["DELETE"])
 @api_access(*EDITORS)
 @blp.response(204)
 def delete(segment_id: int):
@@ -183,7 +183,7 @@ def delete(segment_id: int):
     return no_content()
 
 
-@blp.route("/<int:segment_id>/count", methods=["POST"])
+@blp.route("/<id:segment_id>/count", methods=["POST"])
 @api_access(*EDITORS)
 @blp.response(200, SegmentSchema)
 def recount(segment_id: int):
@@ -197,7 +197,7 @@ def recount(segment_id: int):
     return json_response(SegmentSchema(), segment)
 
 
-@blp.route("/<int:segment_id>/members", methods=["GET"])
+@blp.route("/<id:segment_id>/members", methods=["GET"])
 @api_access(*STAFF)
 @blp.arguments(PageQuerySchema, location="query")
 @blp.response(200, page_schema(ContactSchema, "SegmentMemberPage"))

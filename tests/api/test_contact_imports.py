@@ -76,3 +76,30 @@ def test_a_bad_mapping_or_file_is_a_field_error(api):
 
 def test_unknown_import_is_404(api):
     assert api.viewer.get("/api/v1/contact-imports/424242").status_code == 404
+
+
+def test_an_upload_with_the_same_key_runs_once(api, db):
+    from sqlalchemy import func, select
+
+    from audiences.models import ImportJob
+
+    headers = {"Idempotency-Key": "upload-1"}
+
+    def send(text: str):
+        data = {"file": (io.BytesIO(text.encode()), "people.csv")}
+        return api.marketer.post(
+            "/api/v1/contact-imports",
+            data=data,
+            content_type="multipart/form-data",
+            headers=headers,
+        )
+
+    first = send(CSV)
+    assert first.status_code == 202
+    again = send(CSV)
+    assert again.status_code == 202 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["id"] == first.get_json()["id"]
+    other_file = send(CSV.replace("ana@", "anna@"))
+    assert other_file.status_code == 422
+    wait_for(api.viewer, first.headers["Location"])
+    assert db.scalar(select(func.count()).select_from(ImportJob)) == 1

@@ -319,6 +319,8 @@ def test_unsubscribe_suppresses_withdraws_and_tells_webhooks(api, db):
     assert suppression_for(db, "u@example.org").reason is SuppressionReason.UNSUBSCRIBED
     again = api.marketer.post(f"/api/v1/contacts/{contact.id}/unsubscribe")
     assert again.status_code == 200
+    listed = api.viewer.get("/api/v1/contacts").get_json()["data"]
+    assert [c["suppressed"] for c in listed] == ["unsubscribed"]
     withdrawals = db.scalars(
         select(Consent).where(
             Consent.contact_id == contact.id, Consent.channel == ConsentChannel.EMAIL
@@ -337,3 +339,20 @@ def test_unsubscribe_without_an_address_withdraws_consent(api, db):
     assert response.status_code == 200
     assert response.get_json()["consent"]["email"] == "withdrawn"
     assert response.get_json()["suppressed"] is None
+
+
+def test_text_with_nul_characters_is_refused(api, db):
+    response = api.marketer.post("/api/v1/contacts", json={"first_name": "A\u0000B"})
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["field"] == "first_name"
+    bulk = api.marketer.post(
+        "/api/v1/contacts/bulk",
+        json={
+            "contacts": [
+                {"email": "ok@example.org"},
+                {"email": "n@example.org", "school": "\u0000"},
+            ]
+        },
+    )
+    assert [r["status"] for r in bulk.get_json()["results"]] == ["created", "rejected"]
+    assert bulk.get_json()["results"][1]["errors"][0]["field"] == "school"

@@ -356,3 +356,13 @@ def test_docs_page_loads_nothing_from_elsewhere(app):
     assert "/api/v1/contacts/{contact_id}" in page
     assert "Idempotency-Key" in page
     assert not re.search(r"""(?:src|href)=["'](?:https?:)?//""", page)
+
+
+def test_unknown_query_parameters_and_ids_out_of_range(api):
+    typo = api.viewer.get("/api/v1/contacts?rol=student")
+    assert typo.status_code == 422
+    assert typo.get_json()["errors"][0]["field"] == "query.rol"
+    huge = api.viewer.get(f"/api/v1/contacts/{2**63}")
+    assert huge.status_code == 404
+    assert huge.mimetype == PROBLEM
+    assert api.marketer.patch(f"/api/v1/contacts/{2**63}", json={}).status_code == 404

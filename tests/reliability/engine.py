@@ -7,6 +7,7 @@ Every scenario ends the same way: no delivery left pending or sending, and no Me
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,13 +17,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from audiences.contacts import email_hash
+from audiences.models import ConsentStatus, Contact, ContactRole
 from campaign_manager.campaigns.models import Delivery, DeliveryStatus
 from campaign_manager.core.db import utcnow
 from schedulers import jobs
@@ -30,6 +33,7 @@ from schedulers.adapters import AccountAdapters
 from schedulers.rendering import DeliveryRenderer
 from schedulers.retry import RetryPolicy
 from schedulers.worker import DeliveryWorker, WorkerSettings
+from tests.channels.smtp_server import Handler, SmtpServer
 from tests.conftest import TEST_SECRET
 
 UNFINISHED = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
@@ -118,6 +122,23 @@ def wait_until(condition: Callable[[], object], timeout: float, step: float = 0.
     return bool(condition())
 
 
+@dataclass
+class SlowHandler(Handler):
+    """An SMTP sink that takes a little time per message, so faults land mid-batch."""
+
+    delay_seconds: float = 0.01
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self.delay_seconds)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def slow_sink(delay_seconds: float = 0.01) -> SmtpServer:
+    sink = SmtpServer()
+    sink.handler = sink.controller.handler = SlowHandler(delay_seconds=delay_seconds)
+    return sink.start()
+
+
 # --- the engine in this process, with a clock the test moves ---------------------------------
 
 
@@ -178,6 +199,29 @@ def drain(worker: DeliveryWorker, db: Session, clock: MovableClock, *, max_batch
             clock.advance(max(gap, 60))
     left = unfinished(db)
     raise AssertionError(f"{left} deliveries still unfinished after {max_batches} batches")
+
+
+def add_students(db: Session, count: int, *, consent_every: int = 1) -> None:
+    """`count` adult students, every `consent_every`-th of whom agreed to email, added in
+    bulk (create_contact checks each address one by one; these are known to be new)."""
+    db.add_all(
+        Contact(
+            email=f"student{index}@example.org",
+            email_hash=email_hash(f"student{index}@example.org"),
+            role=ContactRole.STUDENT,
+            first_name=f"S{index}",
+            school="Lincoln High School",
+            birth_date=date(2000, 1, 1),
+            birth_year=2000,
+            birth_date_latest=date(2000, 1, 1),
+            timezone="America/New_York",
+            consent_email=ConsentStatus.GRANTED
+            if index % consent_every == 0
+            else ConsentStatus.UNKNOWN,
+        )
+        for index in range(count)
+    )
+    db.commit()
 
 
 # --- the checks every scenario ends with --------------------------------------------------------

@@ -7,7 +7,6 @@ Message-ID at most once.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import timedelta
 
@@ -15,16 +14,18 @@ import pytest
 
 from campaign_manager.campaigns.models import DeliveryStatus
 from campaign_manager.core.db import utcnow
-from tests.channels.smtp_server import Handler, SmtpServer
 from tests.reliability.engine import (
     EngineProcesses,
+    add_students,
     assert_finished_once_each,
     message_ids,
+    record_figures,
+    slow_sink,
     unfinished,
     wait_until,
     write_config,
 )
-from tests.schedulers.campaign_kit import add_contact, email_campaign
+from tests.schedulers.campaign_kit import email_campaign
 
 pytestmark = [pytest.mark.postgresql_only, pytest.mark.slow, pytest.mark.reliability]
 
@@ -32,27 +33,15 @@ RECIPIENTS = 300
 KILLS = 4
 
 
-class SlowHandler(Handler):
-    """A sink that takes a little time per message, so kills land mid-batch."""
-
-    async def handle_DATA(self, server, session, envelope):
-        await asyncio.sleep(0.01)
-        return await super().handle_DATA(server, session, envelope)
-
-
 def test_killed_workers_lose_nothing_and_send_nothing_twice(db, users, database_url, tmp_path):
-    sink = SmtpServer()
-    sink.handler = sink.controller.handler = SlowHandler()
-    sink.start()
+    sink = slow_sink()
     email_campaign(
         db,
         created_by_id=users["marketer"].id,
         smtp_port=sink.port,
         run_at=utcnow() + timedelta(seconds=2),
     )
-    for index in range(RECIPIENTS):
-        add_contact(db, f"student{index}@example.org", first_name=f"S{index}")
-    db.commit()
+    add_students(db, RECIPIENTS)
 
     engine = EngineProcesses(write_config(tmp_path, database_url), tmp_path / "engine.log")
     engine.start("scheduler")
@@ -80,3 +69,4 @@ def test_killed_workers_lose_nothing_and_send_nothing_twice(db, users, database_
     assert set(figures["statuses"]) <= {DeliveryStatus.SENT.value, DeliveryStatus.UNCERTAIN.value}
     # Two schedulers were started: one ran, the other waited for the lock.
     assert "another scheduler" in output and "is running; waiting" in output
+    record_figures("worker-sigkill", {**figures, "kills": KILLS})

@@ -1,6 +1,7 @@
 import random
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from campaign_manager.campaigns.models import CampaignStatus, Delivery, DeliveryStatus, Event
@@ -84,6 +85,24 @@ def test_retry_after_holds_the_rest_of_the_batch_for_that_account(
         assert held.next_attempt_at >= before + timedelta(seconds=120)
         assert held.reason == "the provider asked us to wait"
     assert rows["other.account@example.org"].status is DeliveryStatus.SENT
+
+
+def test_a_batch_that_cannot_be_prepared_gives_its_rows_back_untried(
+    app, db, add_deliveries, adapters
+):
+    class LostDatabase:
+        def render(self, session, delivery):
+            raise RuntimeError("server closed the connection unexpectedly")
+
+    add_deliveries(2)
+    worker = make_worker(app, LostDatabase(), adapters)
+    with pytest.raises(RuntimeError):
+        worker.run_batch()
+    # Not left in `sending` for lease recovery to call uncertain: nothing was sent.
+    for row in statuses(db).values():
+        assert row.status is DeliveryStatus.PENDING and row.attempts == 0
+        assert row.reason.startswith("the worker stopped before sending it")
+    assert adapters.adapter(1).sent == []
 
 
 def test_attempts_are_capped_then_failed(app, db, add_deliveries, renderer, adapters):
