@@ -12,10 +12,10 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Response, current_app, request, url_for
-from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 
 from campaign_manager.api.auth import api_access
+from campaign_manager.api.blueprint import ApiSchema, Blueprint
 from campaign_manager.api.conditional import require_if_match
 from campaign_manager.api.idempotency import idempotent
 from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
@@ -65,7 +65,7 @@ def _text(max_length: int, **kwargs: Any) -> ma.fields.String:
     return ma.fields.String(validate=ma.validate.Length(max=max_length), **kwargs)
 
 
-class AssetMetadataSchema(ma.Schema):
+class AssetMetadataSchema(ApiSchema):
     title = _text(200)
     alt_text = _text(2000)
     tags = _text(500)
@@ -73,21 +73,13 @@ class AssetMetadataSchema(ma.Schema):
     credit = _text(300)
 
 
-class AssetUploadFormSchema(AssetMetadataSchema):
-    """The form fields of an upload; `tags` is comma-separated."""
-
-
-class AssetUploadFileSchema(AssetMetadataSchema):
-    """The whole multipart body as documented: the file and the form fields beside it.
-
-    (webargs reads files and form fields from two places; this schema reads the file and
-    documents the body, AssetUploadFormSchema reads the fields.)
-    """
+class AssetUploadSchema(AssetMetadataSchema):
+    """The multipart body: the file, and its metadata (`tags` comma-separated)."""
 
     file = Upload(required=True, metadata={"description": "PNG, JPEG, WebP, GIF or PDF"})
 
 
-class AssetPatchSchema(ma.Schema):
+class AssetPatchSchema(ApiSchema):
     title = _text(200)
     alt_text = _text(2000)
     tags = ma.fields.List(_text(64), validate=ma.validate.Length(max=20))
@@ -144,22 +136,21 @@ def list_assets(args: dict[str, Any]):
 
 @blp.route("", methods=["POST"])
 @api_access(*EDITORS, accepts=(MULTIPART,))
-@blp.arguments(AssetUploadFormSchema, location="form")
-@blp.arguments(AssetUploadFileSchema, location="files")
+@blp.arguments(AssetUploadSchema, location="form_and_files")
 @blp.response(201, AssetSchema)
 @blp.alt_response(200, schema=AssetSchema, description="The same file was already there")
 @idempotent
-def upload(form: dict[str, Any], files: dict[str, Any]):
+def upload(form: dict[str, Any]):
     """Upload a file as multipart/form-data (`file`, plus optional title, alt_text, tags,
     licence, credit). 201 for a new asset, 200 with the existing one for the same bytes."""
-    upload_file = files["file"]
+    upload_file = form.pop("file")
     try:
         result = upload_asset(
             db.session,
             upload_file.read(),
             limits=current_app.extensions["settings"].assets,
             filename=upload_file.filename or "",
-            **{name: form.get(name, "") for name in AssetUploadFormSchema().fields},
+            **{name: form.get(name, "") for name in AssetMetadataSchema().fields},
         )
     except CreativeError as exc:
         db.session.rollback()
@@ -168,7 +159,7 @@ def upload(form: dict[str, Any], files: dict[str, Any]):
     return _asset_response(result.asset, 201 if result.created else 200)
 
 
-@blp.route("/<int:asset_id>", methods=["GET"])
+@blp.route("/<id:asset_id>", methods=["GET"])
 @api_access(*STAFF)
 @blp.response(200, AssetSchema)
 def get_asset(asset_id: int):
@@ -176,7 +167,7 @@ def get_asset(asset_id: int):
     return _asset_response(_asset_or_404(asset_id))
 
 
-@blp.route("/<int:asset_id>", methods=["PATCH"])
+@blp.route("/<id:asset_id>", methods=["PATCH"])
 @api_access(*EDITORS)
 @blp.arguments(AssetPatchSchema)
 @blp.response(200, AssetSchema)
@@ -201,7 +192,7 @@ def patch_asset(data: dict[str, Any], asset_id: int):
     return _asset_response(asset)
 
 
-@blp.route("/<int:asset_id>/file", methods=["GET"])
+@blp.route("/<id:asset_id>/file", methods=["GET"])
 @api_access(*STAFF)
 @blp.response(200, description="The file itself, with its own content type")
 def download(asset_id: int):

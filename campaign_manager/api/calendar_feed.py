@@ -8,8 +8,8 @@ It opens this feed and nothing else; core/feed_tokens.py says why it is not an A
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
+from campaign_manager.api.blueprint import ApiSchema, Blueprint
 from campaign_manager.api.problems import ApiProblem
 from campaign_manager.core.db import utcnow
 from campaign_manager.core.feed_tokens import find_usable_feed_token
@@ -25,7 +25,7 @@ blp = Blueprint(
 )
 
 
-class FeedQuerySchema(ma.Schema):
+class FeedQuerySchema(ApiSchema):
     token = ma.fields.String(
         required=True,
         validate=ma.validate.Length(min=1, max=200),

@@ -13,10 +13,10 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Response, current_app, url_for
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from campaign_manager.api.auth import api_access, current_api_user
+from campaign_manager.api.blueprint import ApiSchema, Blueprint
 from campaign_manager.api.conditional import check_if_match_when_sent, etag_of, require_if_match
 from campaign_manager.api.idempotency import idempotent
 from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
@@ -101,7 +101,7 @@ class CampaignSchema(ma.Schema):
     history = ma.fields.List(ma.fields.Nested(TransitionSchema))
 
 
-class CampaignInSchema(ma.Schema):
+class CampaignInSchema(ApiSchema):
     """What a client may set; on PATCH every field is optional and absent ones stay."""
 
     name = _text(200, required=True)
@@ -127,7 +127,7 @@ class CampaignListQuery(PageQuerySchema):
     status = ma.fields.Enum(CampaignStatus, by_value=True)
 
 
-class TriggerSchema(ma.Schema):
+class TriggerSchema(ApiSchema):
     kind = ma.fields.Enum(TriggerKind, by_value=True, required=True)
     timezone = _text(64, required=True)
     on_date = ma.fields.Date(allow_none=True, metadata={"description": "at and local_time"})
@@ -136,7 +136,7 @@ class TriggerSchema(ma.Schema):
     ends_on = ma.fields.Date(allow_none=True, metadata={"description": "last day (cron)"})
 
 
-class TargetSchema(ma.Schema):
+class TargetSchema(ApiSchema):
     """Where a social, web or print step goes; email steps use a segment instead."""
 
     network = _text(40, metadata={"description": "social steps on sandbox accounts"})
@@ -178,7 +178,7 @@ class StepSchema(ma.Schema):
     updated_at = ma.fields.DateTime()
 
 
-class StepInSchema(ma.Schema):
+class StepInSchema(ApiSchema):
     name = _text(200, required=True)
     channel_account_id = ma.fields.Integer(required=True)
     creative_id = ma.fields.Integer(required=True)
@@ -192,7 +192,7 @@ class StepPatchSchema(StepInSchema):
     """StepIn for PATCH: every field optional; nested trigger and target fields merge."""
 
 
-class CommentSchema(ma.Schema):
+class CommentSchema(ApiSchema):
     comment = _text(2000, load_default="", metadata={"description": "kept in the history"})
 
 
@@ -386,7 +386,7 @@ def create(data: dict[str, Any]):
     return _campaign_response(campaign, 201)
 
 
-@blp.route("/<int:campaign_id>", methods=["GET"])
+@blp.route("/<id:campaign_id>", methods=["GET"])
 @api_access(*STAFF)
 @blp.response(200, CampaignSchema)
 def get_campaign(campaign_id: int):
@@ -394,7 +394,7 @@ def get_campaign(campaign_id: int):
     return _campaign_response(_campaign_or_404(campaign_id))
 
 
-@blp.route("/<int:campaign_id>", methods=["PATCH"])
+@blp.route("/<id:campaign_id>", methods=["PATCH"])
 @api_access(*EDITORS)
 @blp.arguments(CampaignPatchSchema(partial=True))
 @blp.response(200, CampaignSchema)
@@ -445,7 +445,7 @@ def _workflow_route(path: str, to: CampaignStatus, roles: tuple, doc: str):
     decorated = blp.response(200, CampaignSchema)(decorated)
     decorated = blp.arguments(CommentSchema)(decorated)
     decorated = api_access(*roles)(decorated)
-    blp.route(f"/<int:campaign_id>/{path}", methods=["POST"])(decorated)
+    blp.route(f"/<id:campaign_id>/{path}", methods=["POST"])(decorated)
 
 
 _workflow_route(
@@ -481,7 +481,7 @@ _workflow_route(
 # --- steps ---------------------------------------------------------------------------------
 
 
-@blp.route("/<int:campaign_id>/steps", methods=["GET"])
+@blp.route("/<id:campaign_id>/steps", methods=["GET"])
 @api_access(*STAFF)
 @blp.arguments(PageQuerySchema, location="query")
 @blp.response(200, page_schema(StepSchema, "StepPage"))
@@ -494,7 +494,7 @@ def list_steps(args: dict[str, Any], campaign_id: int):
     return page_response(StepSchema(), page)
 
 
-@blp.route("/<int:campaign_id>/steps", methods=["POST"])
+@blp.route("/<id:campaign_id>/steps", methods=["POST"])
 @api_access(*EDITORS)
 @blp.arguments(StepInSchema)
 @blp.response(201, StepSchema)
@@ -515,7 +515,7 @@ def create_step(data: dict[str, Any], campaign_id: int):
     return _step_response(step, 201, notes)
 
 
-@blp.route("/<int:campaign_id>/steps/<int:step_id>", methods=["GET"])
+@blp.route("/<id:campaign_id>/steps/<id:step_id>", methods=["GET"])
 @api_access(*STAFF)
 @blp.response(200, StepSchema)
 def get_step(campaign_id: int, step_id: int):
@@ -523,7 +523,7 @@ def get_step(campaign_id: int, step_id: int):
     return _step_response(_step_or_404(_campaign_or_404(campaign_id), step_id))
 
 
-@blp.route("/<int:campaign_id>/steps/<int:step_id>", methods=["PATCH"])
+@blp.route("/<id:campaign_id>/steps/<id:step_id>", methods=["PATCH"])
 @api_access(*EDITORS)
 @blp.arguments(StepPatchSchema(partial=True))
 @blp.response(200, StepSchema)
@@ -544,7 +544,7 @@ def patch_step(data: dict[str, Any], campaign_id: int, step_id: int):
     return _step_response(step, notes=notes)
 
 
-@blp.route("/<int:campaign_id>/steps/<int:step_id>", methods=["DELETE"])
+@blp.route("/<id:campaign_id>/steps/<id:step_id>", methods=["DELETE"])
 @api_access(*EDITORS)
 @blp.response(204)
 def delete_step(campaign_id: int, step_id: int):
@@ -562,7 +562,7 @@ def delete_step(campaign_id: int, step_id: int):
     return Response(status=204)
 
 
-@blp.route("/<int:campaign_id>/steps/<int:step_id>/dry-run", methods=["GET"])
+@blp.route("/<id:campaign_id>/steps/<id:step_id>/dry-run", methods=["GET"])
 @api_access(*OPERATORS)
 @blp.response(200, DryRunSchema)
 def dry_run(campaign_id: int, step_id: int):
@@ -592,7 +592,7 @@ def dry_run(campaign_id: int, step_id: int):
 # --- the report ----------------------------------------------------------------------------
 
 
-@blp.route("/<int:campaign_id>/report", methods=["GET"])
+@blp.route("/<id:campaign_id>/report", methods=["GET"])
 @api_access(*STAFF)
 @blp.response(200, ReportSchema)
 def report(campaign_id: int):

@@ -13,10 +13,10 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Response, current_app, url_for
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from campaign_manager.api.auth import api_access
+from campaign_manager.api.blueprint import ApiSchema, Blueprint
 from campaign_manager.api.conditional import require_if_match
 from campaign_manager.api.idempotency import idempotent
 from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
@@ -44,7 +44,7 @@ blp = Blueprint(
 )
 
 
-class RateLimitsSchema(ma.Schema):
+class RateLimitsSchema(ApiSchema):
     per_second = ma.fields.Float(allow_none=True, validate=ma.validate.Range(min=0.001))
     per_hour = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=1))
     per_day = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=1))
@@ -76,7 +76,7 @@ _CREDENTIALS_FIELD = {
 }
 
 
-class ChannelAccountInSchema(ma.Schema):
+class ChannelAccountInSchema(ApiSchema):
     adapter = ma.fields.String(required=True, validate=ma.validate.Length(max=64))
     display_name = ma.fields.String(required=True, validate=ma.validate.Length(max=200))
     settings = ma.fields.Dict(keys=ma.fields.String(), load_default=dict, metadata=_SETTINGS_FIELD)
@@ -86,7 +86,7 @@ class ChannelAccountInSchema(ma.Schema):
     rate_limits = ma.fields.Nested(RateLimitsSchema, load_default=dict)
 
 
-class ChannelAccountPatchSchema(ma.Schema):
+class ChannelAccountPatchSchema(ApiSchema):
     """Every field optional; `settings` replaces the settings sent, others keep theirs."""
 
     display_name = ma.fields.String(validate=ma.validate.Length(max=200))
@@ -262,7 +262,7 @@ def create(data: dict[str, Any]):
     return _account_response(account, 201)
 
 
-@blp.route("/<int:account_id>", methods=["GET"])
+@blp.route("/<id:account_id>", methods=["GET"])
 @api_access(*STAFF)
 @blp.response(200, ChannelAccountSchema)
 def get_account(account_id: int):
@@ -270,7 +270,7 @@ def get_account(account_id: int):
     return _account_response(_account_or_404(account_id))
 
 
-@blp.route("/<int:account_id>", methods=["PATCH"])
+@blp.route("/<id:account_id>", methods=["PATCH"])
 @api_access(*EDITORS)
 @blp.arguments(ChannelAccountPatchSchema)
 @blp.response(200, ChannelAccountSchema)
@@ -302,7 +302,7 @@ def patch_account(data: dict[str, Any], account_id: int):
     return _account_response(account)
 
 
-@blp.route("/<int:account_id>/test", methods=["POST"])
+@blp.route("/<id:account_id>/test", methods=["POST"])
 @api_access(*EDITORS)
 @blp.response(200, ConnectionCheckSchema)
 @idempotent
@@ -332,7 +332,7 @@ def _set_enabled(account_id: int, enabled: bool) -> Response:
     return _account_response(account)
 
 
-@blp.route("/<int:account_id>/disable", methods=["POST"])
+@blp.route("/<id:account_id>/disable", methods=["POST"])
 @api_access(*EDITORS)
 @blp.response(200, ChannelAccountSchema)
 @idempotent
@@ -341,7 +341,7 @@ def disable(account_id: int):
     return _set_enabled(account_id, False)
 
 
-@blp.route("/<int:account_id>/enable", methods=["POST"])
+@blp.route("/<id:account_id>/enable", methods=["POST"])
 @api_access(*EDITORS)
 @blp.response(200, ChannelAccountSchema)
 @idempotent

@@ -15,11 +15,11 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Response, url_for
-from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
 from audiences.recipients import recipient_for
 from campaign_manager.api.auth import api_access
+from campaign_manager.api.blueprint import ApiSchema, Blueprint
 from campaign_manager.api.conditional import etag_of, require_if_match
 from campaign_manager.api.idempotency import idempotent
 from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
@@ -98,7 +98,7 @@ class CreativeSchema(ma.Schema):
     updated_at = ma.fields.DateTime()
 
 
-class CreativeInSchema(ma.Schema):
+class CreativeInSchema(ApiSchema):
     name = ma.fields.String(required=True, validate=ma.validate.Length(max=200))
     kind = ma.fields.Enum(CreativeKind, by_value=True, required=True)
     brand_kit_id = ma.fields.Integer(allow_none=True)
@@ -106,7 +106,7 @@ class CreativeInSchema(ma.Schema):
     content = ma.fields.Dict(metadata=_CONTENT_DOC)
 
 
-class CreativePatchSchema(ma.Schema):
+class CreativePatchSchema(ApiSchema):
     name = ma.fields.String(validate=ma.validate.Length(max=200))
     variant = ma.fields.String(
         load_default="",
@@ -121,7 +121,7 @@ class CreativeListQuery(PageQuerySchema):
     q = ma.fields.String(validate=ma.validate.Length(max=200), metadata={"description": "name"})
 
 
-class PreviewQuery(ma.Schema):
+class PreviewQuery(ApiSchema):
     variant = ma.fields.String(load_default="", validate=ma.validate.Length(max=100))
     contact = ma.fields.Integer(
         metadata={"description": "email: render for this contact instead of a sample recipient"}
@@ -153,7 +153,7 @@ class PreviewSchema(ma.Schema):
     pdf_url = ma.fields.String(metadata={"description": "print: the PDF preview"})
 
 
-class PdfPreviewQuery(ma.Schema):
+class PdfPreviewQuery(ApiSchema):
     partner = ma.fields.String(
         validate=ma.validate.Length(max=64), metadata={"description": "one co-brand partner's key"}
     )
@@ -305,7 +305,7 @@ def create(data: dict[str, Any]):
     return _creative_response(creative, 201, warnings)
 
 
-@blp.route("/<int:creative_id>", methods=["GET"])
+@blp.route("/<id:creative_id>", methods=["GET"])
 @api_access(*STAFF)
 @blp.response(200, CreativeSchema)
 def get_creative(creative_id: int):
@@ -313,7 +313,7 @@ def get_creative(creative_id: int):
     return _creative_response(_creative_or_404(creative_id))
 
 
-@blp.route("/<int:creative_id>", methods=["PATCH"])
+@blp.route("/<id:creative_id>", methods=["PATCH"])
 @api_access(*EDITORS)
 @blp.arguments(CreativePatchSchema)
 @blp.response(200, CreativeSchema)
@@ -344,7 +344,7 @@ def patch_creative(data: dict[str, Any], creative_id: int):
     return _creative_response(creative, warnings=warnings)
 
 
-@blp.route("/<int:creative_id>/variants/<key>", methods=["DELETE"])
+@blp.route("/<id:creative_id>/variants/<key>", methods=["DELETE"])
 @api_access(*EDITORS)
 @blp.response(200, CreativeSchema)
 def delete_variant(creative_id: int, key: str):
@@ -360,7 +360,7 @@ def delete_variant(creative_id: int, key: str):
     return _creative_response(creative)
 
 
-@blp.route("/<int:creative_id>/versions", methods=["GET"])
+@blp.route("/<id:creative_id>/versions", methods=["GET"])
 @api_access(*STAFF)
 @blp.response(200, VersionSchema(many=True))
 def list_versions(creative_id: int):
@@ -371,7 +371,7 @@ def list_versions(creative_id: int):
     )
 
 
-@blp.route("/<int:creative_id>/versions/<int:number>", methods=["GET"])
+@blp.route("/<id:creative_id>/versions/<int:number>", methods=["GET"])
 @api_access(*STAFF)
 @blp.response(200, VersionDetailSchema)
 def get_version(creative_id: int, number: int):
@@ -406,7 +406,7 @@ def _sample_recipient(contact_id: int | None) -> dict[str, Any]:
     }
 
 
-@blp.route("/<int:creative_id>/preview", methods=["GET"])
+@blp.route("/<id:creative_id>/preview", methods=["GET"])
 @api_access(*STAFF)
 @blp.arguments(PreviewQuery, location="query")
 @blp.response(200, PreviewSchema)
@@ -452,7 +452,7 @@ def preview(args: dict[str, Any], creative_id: int):
     return json_response(PreviewSchema(), body, etag=False)
 
 
-@blp.route("/<int:creative_id>/preview.pdf", methods=["GET"])
+@blp.route("/<id:creative_id>/preview.pdf", methods=["GET"])
 @api_access(*STAFF)
 @blp.arguments(PdfPreviewQuery, location="query")
 @blp.response(200, description="application/pdf")

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 from sqlalchemy.orm import selectinload
 
 from campaign_manager.api.auth import api_access
+from campaign_manager.api.blueprint import Blueprint
 from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
 from campaign_manager.api.problems import ApiProblem
 from campaign_manager.api.responses import json_response, page_response
@@ -99,7 +99,7 @@ def list_deliveries(args: dict[str, Any]):
     return page_response(DeliverySchema(), page)
 
 
-@blp.route("/<int:delivery_id>", methods=["GET"])
+@blp.route("/<id:delivery_id>", methods=["GET"])
 @api_access(*STAFF)
 @blp.response(200, DeliverySchema)
 def get_delivery(delivery_id: int):

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from campaign_manager.api.auth import api_access
+from campaign_manager.api.blueprint import Blueprint
 from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
 from campaign_manager.api.responses import page_response
 from campaign_manager.campaigns.models import Event, EventKind

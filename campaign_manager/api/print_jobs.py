@@ -12,9 +12,9 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Response, url_for
-from flask_smorest import Blueprint
 
 from campaign_manager.api.auth import api_access, current_api_user
+from campaign_manager.api.blueprint import ApiSchema, Blueprint
 from campaign_manager.api.conditional import check_if_match_when_sent
 from campaign_manager.api.idempotency import idempotent
 from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
@@ -93,13 +93,13 @@ class PrintJobListQuery(PageQuerySchema):
     status = ma.fields.Enum(PrintJobStatus, by_value=True)
 
 
-class PrintJobRejectSchema(ma.Schema):
+class PrintJobRejectSchema(ApiSchema):
     reason = ma.fields.String(
         required=True, validate=ma.validate.Length(min=1, max=MAX_REASON_LENGTH)
     )
 
 
-class PrintJobShipSchema(ma.Schema):
+class PrintJobShipSchema(ApiSchema):
     tracking_number = ma.fields.String(
         required=True, validate=ma.validate.Length(min=1, max=MAX_TRACKING_LENGTH)
     )
@@ -148,7 +148,7 @@ def list_print_jobs(args: dict[str, Any]):
     return page_response(PrintJobSchema(), page)
 
 
-@blp.route("/<int:job_id>", methods=["GET"])
+@blp.route("/<id:job_id>", methods=["GET"])
 @api_access(*EVERYONE)
 @blp.response(200, PrintJobSchema)
 def get_print_job(job_id: int):
@@ -156,7 +156,7 @@ def get_print_job(job_id: int):
     return json_response(PrintJobSchema(), represent(_job_or_404(job_id)))
 
 
-@blp.route("/<int:job_id>/files/<int:position>", methods=["GET"])
+@blp.route("/<id:job_id>/files/<int:position>", methods=["GET"])
 @api_access(*EVERYONE)
 @blp.response(200, description="The file (PDF, manifest JSON or CSV, or zip), streamed")
 def download(job_id: int, position: int):
@@ -180,7 +180,7 @@ def _download_kind(job_id: int, kind: PrintFileKind) -> Response:
     raise ApiProblem(404, f"Print job #{job_id} has no {kind.label.lower()}.")
 
 
-@blp.route("/<int:job_id>/pdf", methods=["GET"])
+@blp.route("/<id:job_id>/pdf", methods=["GET"])
 @api_access(*EVERYONE)
 @blp.response(200, description="The print-ready PDF")
 def download_pdf(job_id: int):
@@ -188,7 +188,7 @@ def download_pdf(job_id: int):
     return _download_kind(job_id, PrintFileKind.PDF)
 
 
-@blp.route("/<int:job_id>/manifest", methods=["GET"])
+@blp.route("/<id:job_id>/manifest", methods=["GET"])
 @api_access(*EVERYONE)
 @blp.response(200, description="The manifest as JSON")
 def download_manifest(job_id: int):
@@ -212,7 +212,7 @@ def _change(job_id: int, to: PrintJobStatus, **details: str) -> Response:
     return json_response(PrintJobSchema(), represent(job))
 
 
-@blp.route("/<int:job_id>/accept", methods=["POST"])
+@blp.route("/<id:job_id>/accept", methods=["POST"])
 @api_access(*CHANGERS)
 @blp.response(200, PrintJobSchema)
 @idempotent
@@ -221,7 +221,7 @@ def accept(job_id: int):
     return _change(job_id, PrintJobStatus.ACCEPTED)
 
 
-@blp.route("/<int:job_id>/reject", methods=["POST"])
+@blp.route("/<id:job_id>/reject", methods=["POST"])
 @api_access(*CHANGERS)
 @blp.arguments(PrintJobRejectSchema)
 @blp.response(200, PrintJobSchema)
@@ -231,7 +231,7 @@ def reject(data: dict[str, Any], job_id: int):
     return _change(job_id, PrintJobStatus.REJECTED, reason=data["reason"])
 
 
-@blp.route("/<int:job_id>/printed", methods=["POST"])
+@blp.route("/<id:job_id>/printed", methods=["POST"])
 @api_access(*CHANGERS)
 @blp.response(200, PrintJobSchema)
 @idempotent
@@ -240,7 +240,7 @@ def printed(job_id: int):
     return _change(job_id, PrintJobStatus.PRINTED)
 
 
-@blp.route("/<int:job_id>/shipped", methods=["POST"])
+@blp.route("/<id:job_id>/shipped", methods=["POST"])
 @api_access(*CHANGERS)
 @blp.arguments(PrintJobShipSchema)
 @blp.response(200, PrintJobSchema)
