@@ -23,6 +23,8 @@ from schemathesis.specs.openapi.checks import (
 from audiences.contacts import create_contact
 from audiences.models import ImportJob
 from audiences.segments import create_segment
+from tests.campaigns.samples import make_campaign_samples
+from tests.creatives.samples import make_creative_samples
 
 EXAMPLES_PER_OPERATION = 10
 CHECKS = [
@@ -36,14 +38,29 @@ CHECKS = [
 
 
 @pytest.fixture
-def existing_ids(db):
+def existing_ids(db, users):
     """Records for the generated requests to reach, by path parameter name."""
     contacts = [create_contact(db, f"fuzz{i}@example.org", first_name=f"F{i}") for i in range(3)]
     segment = create_segment(db, "Fuzzed", {"type": "all", "rules": []})
     job = ImportJob(filename="f.csv", path="/nowhere/f.csv", header=["email"])
     db.add(job)
+    campaigns = make_campaign_samples(db, users)
+    creatives = make_creative_samples(db)
     db.commit()
-    return {"contact_id": contacts[0].id, "segment_id": segment.id, "job_id": job.id}
+    return {
+        "contact_id": contacts[0].id,
+        "segment_id": segment.id,
+        "job_id": job.id,
+        "campaign_id": campaigns.campaign.id,
+        "step_id": campaigns.step.id,
+        "delivery_id": campaigns.delivery.id,
+        "account_id": campaigns.step.channel_account_id,
+        "creative_id": creatives.print_creative.id,
+        "asset_id": creatives.asset.id,
+        "number": 1,
+        "key": "parents",
+        "position": 0,
+    }
 
 
 @pytest.mark.slow
