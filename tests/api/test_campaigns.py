@@ -359,3 +359,9 @@ def test_a_step_at_an_ambiguous_local_time_comes_with_a_note(api, world):  # noq
     fetched = api.viewer.get(created.headers["Location"])
     assert fetched.get_json()["notes"] == []
     assert fetched.headers["ETag"] == created.headers["ETag"]
+
+
+def test_an_action_needs_no_body(api, draft):
+    response = api.marketer.post(f"/api/v1/campaigns/{draft}/submit")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["status"] == "in_review"
