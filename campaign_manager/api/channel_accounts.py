@@ -76,12 +76,20 @@ _CREDENTIALS_FIELD = {
 }
 
 
+# A secret is text (a token, a password, a PEM key); its errors never quote it.
+_SECRET_VALUE = ma.fields.String(validate=ma.validate.Length(max=20_000))
+
+
 class ChannelAccountInSchema(ApiSchema):
     adapter = ma.fields.String(required=True, validate=ma.validate.Length(max=64))
     display_name = ma.fields.String(required=True, validate=ma.validate.Length(max=200))
     settings = ma.fields.Dict(keys=ma.fields.String(), load_default=dict, metadata=_SETTINGS_FIELD)
     credentials = ma.fields.Dict(
-        keys=ma.fields.String(), load_default=dict, load_only=True, metadata=_CREDENTIALS_FIELD
+        keys=ma.fields.String(validate=ma.validate.Length(max=64)),
+        values=_SECRET_VALUE,
+        load_default=dict,
+        load_only=True,
+        metadata=_CREDENTIALS_FIELD,
     )
     rate_limits = ma.fields.Nested(RateLimitsSchema, load_default=dict)
 
@@ -92,7 +100,10 @@ class ChannelAccountPatchSchema(ApiSchema):
     display_name = ma.fields.String(validate=ma.validate.Length(max=200))
     settings = ma.fields.Dict(keys=ma.fields.String(), metadata=_SETTINGS_FIELD)
     credentials = ma.fields.Dict(
-        keys=ma.fields.String(), load_only=True, metadata=_CREDENTIALS_FIELD
+        keys=ma.fields.String(validate=ma.validate.Length(max=64)),
+        values=_SECRET_VALUE,
+        load_only=True,
+        metadata=_CREDENTIALS_FIELD,
     )
     rate_limits = ma.fields.Nested(RateLimitsSchema)
 

@@ -167,3 +167,10 @@ def test_list_pages_by_cursor(api, make_account):
     first = api.viewer.get("/api/v1/channel-accounts?limit=2").get_json()
     second = api.viewer.get(f"/api/v1/channel-accounts?limit=2&cursor={first['next_cursor']}")
     assert [a["id"] for a in first["data"] + second.get_json()["data"]] == ids
+
+
+def test_a_credential_that_is_not_text_is_refused_without_echo(api):
+    response = create_postmark(api, credentials={"server_token": {"nested": SECRET}})
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["field"].startswith("credentials")
+    assert SECRET not in response.get_data(as_text=True)
