@@ -435,47 +435,68 @@ def _move(campaign_id: int, to: CampaignStatus, comment: str) -> Response:
     return _campaign_response(campaign)
 
 
-def _workflow_route(path: str, to: CampaignStatus, roles: tuple, doc: str):
-    def view(data: dict[str, Any], campaign_id: int):
-        return _move(campaign_id, to, data["comment"])
-
-    view.__name__ = path.replace("-", "_")
-    view.__doc__ = doc
-    decorated = idempotent(view)
-    decorated = blp.response(200, CampaignSchema)(decorated)
-    decorated = blp.arguments(CommentSchema)(decorated)
-    decorated = api_access(*roles)(decorated)
-    blp.route(f"/<id:campaign_id>/{path}", methods=["POST"])(decorated)
+@blp.route("/<id:campaign_id>/submit", methods=["POST"])
+@api_access(*EDITORS)
+@blp.arguments(CommentSchema)
+@blp.response(200, CampaignSchema)
+@idempotent
+def submit(data: dict[str, Any], campaign_id: int):
+    """Draft → in review, once every step passes its checks (409 lists what to fix)."""
+    return _move(campaign_id, S.IN_REVIEW, data["comment"])
 
 
-_workflow_route(
-    "submit",
-    S.IN_REVIEW,
-    EDITORS,
-    "Draft → in review, once every step passes its checks (409 lists what to fix).",
-)
-_workflow_route(
-    "approve",
-    S.APPROVED,
-    APPROVERS,
-    "In review → approved: its steps are scheduled and their creatives frozen. "
-    "Nobody approves a campaign they created (403).",
-)
-_workflow_route(
-    "reject",
-    S.DRAFT,
-    OPERATORS,
-    "In review → draft: an approver sends it back (a comment saying what must change is "
-    "required), or a marketer withdraws it.",
-)
-_workflow_route("pause", S.PAUSED, OPERATORS, "Approved or running → paused: nothing more is sent.")
-_workflow_route("resume", S.RUNNING, OPERATORS, "Paused → running.")
-_workflow_route(
-    "cancel",
-    S.CANCELLED,
-    OPERATORS,
-    "Cancel the campaign: deliveries not yet handed to a provider are skipped.",
-)
+@blp.route("/<id:campaign_id>/approve", methods=["POST"])
+@api_access(*APPROVERS)
+@blp.arguments(CommentSchema)
+@blp.response(200, CampaignSchema)
+@idempotent
+def approve(data: dict[str, Any], campaign_id: int):
+    """In review → approved: its steps are scheduled and their creatives frozen.
+
+    Nobody approves a campaign they created (403), except an admin.
+    """
+    return _move(campaign_id, S.APPROVED, data["comment"])
+
+
+@blp.route("/<id:campaign_id>/reject", methods=["POST"])
+@api_access(*OPERATORS)
+@blp.arguments(CommentSchema)
+@blp.response(200, CampaignSchema)
+@idempotent
+def reject(data: dict[str, Any], campaign_id: int):
+    """In review → draft: an approver sends it back (`comment` says what must change), or
+    a marketer withdraws it."""
+    return _move(campaign_id, S.DRAFT, data["comment"])
+
+
+@blp.route("/<id:campaign_id>/pause", methods=["POST"])
+@api_access(*OPERATORS)
+@blp.arguments(CommentSchema)
+@blp.response(200, CampaignSchema)
+@idempotent
+def pause(data: dict[str, Any], campaign_id: int):
+    """Approved or running → paused: nothing more is sent until it resumes."""
+    return _move(campaign_id, S.PAUSED, data["comment"])
+
+
+@blp.route("/<id:campaign_id>/resume", methods=["POST"])
+@api_access(*OPERATORS)
+@blp.arguments(CommentSchema)
+@blp.response(200, CampaignSchema)
+@idempotent
+def resume(data: dict[str, Any], campaign_id: int):
+    """Paused → running."""
+    return _move(campaign_id, S.RUNNING, data["comment"])
+
+
+@blp.route("/<id:campaign_id>/cancel", methods=["POST"])
+@api_access(*OPERATORS)
+@blp.arguments(CommentSchema)
+@blp.response(200, CampaignSchema)
+@idempotent
+def cancel(data: dict[str, Any], campaign_id: int):
+    """Cancel: deliveries not yet handed to a provider are skipped."""
+    return _move(campaign_id, S.CANCELLED, data["comment"])
 
 
 # --- steps ---------------------------------------------------------------------------------
