@@ -371,7 +371,7 @@ def list_versions(creative_id: int):
     )
 
 
-@blp.route("/<id:creative_id>/versions/<int:number>", methods=["GET"])
+@blp.route("/<id:creative_id>/versions/<id:number>", methods=["GET"])
 @api_access(*STAFF)
 @blp.response(200, VersionDetailSchema)
 def get_version(creative_id: int, number: int):
