@@ -35,6 +35,7 @@ from campaign_manager.core.webhooks import (
     WebhookSubscription,
     note_delivered,
     note_failed,
+    queue_test_event,
 )
 from schedulers.outbox import claim_rows, requeue_expired_leases
 from schedulers.retry import RetryPolicy
@@ -191,6 +192,31 @@ def _retry_after(response: requests.Response) -> float | None:
 def _describe(response: requests.Response) -> str:
     text = " ".join(response.text[:ERROR_BODY_CHARS].split())
     return f"the receiver answered HTTP {response.status_code}" + (f": {text}" if text else "")
+
+
+def send_test_event(
+    session: Session,
+    database: Database,
+    settings: WebhookSenderSettings,
+    subscription: WebhookSubscription,
+    *,
+    sender_name: str,
+) -> WebhookDelivery:
+    """Queue a `webhook.test` event for `subscription` and send it now, in this thread.
+
+    The "Send test event" button and its API twin. It commits `session` (the row must be
+    committed before a sender can claim it), then reloads the row: delivered, or failed
+    with the receiver's answer in `error`.
+    """
+    row = queue_test_event(session, subscription)
+    session.commit()
+    sender = WebhookSender(database, settings, name=sender_name)
+    try:
+        sender.send_now(row.id)
+    finally:
+        sender.close()
+    session.refresh(row)
+    return row
 
 
 class WebhookSender:

@@ -66,6 +66,8 @@ def error_statuses(rule: str, methods: list[str]) -> list[int]:
     statuses = {401, 403, 429, 500}
     if "<" in rule:
         statuses.add(404)
+        if "GET" in methods:
+            statuses.add(304)  # If-None-Match named the current ETag
     for method in methods:
         if method in ("POST", "PUT", "PATCH"):
             statuses |= {400, 409, 415, 422}  # bad JSON or key, conflict, media type, fields

@@ -16,6 +16,9 @@ Usage, inside the validation decorators of a POST view:
     @blp.arguments(ContactIn)
     @idempotent
     def create(data): ...
+
+A response that shows a secret once (a webhook signing secret) is kept encrypted with the
+credential keys, like the secret itself: `@idempotent(response_holds_secret=True)`.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from werkzeug.exceptions import HTTPException
 
 from campaign_manager.api.auth import current_api_user
 from campaign_manager.api.problems import ApiProblem, FieldError, problem_for_exception
+from campaign_manager.core.crypto import credential_cipher
 from campaign_manager.core.db import Base, utcnow
 from campaign_manager.extensions import db
 
@@ -94,15 +98,20 @@ def _key_from_request() -> str | None:
     return key
 
 
-def _replay(record: IdempotencyRecord) -> Response:
-    response = Response(record.response_body or "", status=record.status_code or 200)
+def _replay(record: IdempotencyRecord, *, encrypted: bool) -> Response:
+    body = record.response_body or ""
+    if encrypted and body:
+        body = credential_cipher().decrypt(body)
+    response = Response(body, status=record.status_code or 200)
     for name, value in record.response_headers.items():
         response.headers[name] = value
     response.headers["Idempotent-Replayed"] = "true"
     return response
 
 
-def _reserve(user_id: int, key: str, fingerprint: str) -> IdempotencyRecord | Response:
+def _reserve(
+    user_id: int, key: str, fingerprint: str, *, encrypted: bool
+) -> IdempotencyRecord | Response:
     """Claim the key for this request, or answer from (or about) the request that has it."""
     session = db.session
     now = utcnow()
@@ -138,7 +147,7 @@ def _reserve(user_id: int, key: str, fingerprint: str) -> IdempotencyRecord | Re
         )
     if existing.status_code is None:
         raise _in_progress(key)
-    return _replay(existing)
+    return _replay(existing, encrypted=encrypted)
 
 
 def _in_progress(key: str) -> ApiProblem:
@@ -149,14 +158,22 @@ def _in_progress(key: str) -> ApiProblem:
     )
 
 
-def idempotent(view: F) -> F:
+def idempotent(view: F | None = None, *, response_holds_secret: bool = False) -> Any:
+    """`@idempotent`, or `@idempotent(response_holds_secret=True)` to keep the response
+    encrypted (it is the only copy of a secret shown once)."""
+    if view is None:
+        return lambda inner: _idempotent(inner, encrypted=response_holds_secret)
+    return _idempotent(view, encrypted=response_holds_secret)
+
+
+def _idempotent(view: F, *, encrypted: bool) -> F:
     @wraps(view)
     def run_once(*args: Any, **kwargs: Any) -> Any:
         key = _key_from_request()
         if key is None:
             return view(*args, **kwargs)
         user_id = current_api_user().id
-        claimed = _reserve(user_id, key, _fingerprint())
+        claimed = _reserve(user_id, key, _fingerprint(), encrypted=encrypted)
         if isinstance(claimed, Response):
             return claimed
         record_id = claimed.id
@@ -178,7 +195,8 @@ def idempotent(view: F) -> F:
         record = session.get(IdempotencyRecord, record_id)
         if record is not None:
             record.status_code = response.status_code
-            record.response_body = response.get_data(as_text=True)
+            body = response.get_data(as_text=True)
+            record.response_body = credential_cipher().encrypt(body) if encrypted else body
             record.response_headers = {
                 name: response.headers[name]
                 for name in REPLAYED_HEADERS
@@ -187,6 +205,7 @@ def idempotent(view: F) -> F:
             session.commit()
         return response
 
+    run_once.honours_idempotency_key = True  # type: ignore[attr-defined]
     return run_once  # type: ignore[return-value]
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Response, url_for
+from sqlalchemy.orm import selectinload
 
 from campaign_manager.api.auth import api_access, current_api_user
 from campaign_manager.api.blueprint import ApiSchema, Blueprint
@@ -66,10 +67,14 @@ class PrintJobEventSchema(ma.Schema):
     note = ma.fields.String()
 
 
+class PrintJobVendorSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    name = ma.fields.String(required=True)
+
+
 class PrintJobSchema(ma.Schema):
     id = ma.fields.Integer(required=True)
-    vendor_id = ma.fields.Integer()
-    vendor_name = ma.fields.String()
+    vendor = ma.fields.Nested(PrintJobVendorSchema, required=True)
     step_id = ma.fields.Integer(allow_none=True)
     title = ma.fields.String()
     status = ma.fields.Enum(PrintJobStatus, by_value=True, required=True)
@@ -114,7 +119,7 @@ def _represent_file(job_file: PrintJobFile) -> dict[str, Any]:
     return {
         **{name: getattr(job_file, name) for name in PrintFileSchema().fields if name != "url"},
         "url": url_for(
-            "api_print_jobs.download", job_id=job_file.job_id, position=job_file.position
+            "api_print_jobs.download", print_job_id=job_file.job_id, position=job_file.position
         ),
     }
 
@@ -122,18 +127,18 @@ def _represent_file(job_file: PrintJobFile) -> dict[str, Any]:
 def represent(job: PrintJob) -> dict[str, Any]:
     return {
         **{name: getattr(job, name) for name in PrintJobSchema().fields if hasattr(PrintJob, name)},
-        "vendor_name": job.vendor.name,
+        "vendor": {"id": job.vendor_id, "name": job.vendor.name},
         "next_statuses": sorted(job.next_statuses),
         "files": [_represent_file(f) for f in job.files],
         "history": job.history,
     }
 
 
-def _job_or_404(job_id: int) -> PrintJob:
+def _job_or_404(print_job_id: int) -> PrintJob:
     try:
-        return visible_job(db.session, current_api_user(), job_id)
+        return visible_job(db.session, current_api_user(), print_job_id)
     except PrintJobNotFound:
-        raise ApiProblem(404, f"There is no print job #{job_id}.") from None
+        raise ApiProblem(404, f"There is no print job #{print_job_id}.") from None
 
 
 @blp.route("", methods=["GET"])
@@ -142,67 +147,69 @@ def _job_or_404(job_id: int) -> PrintJob:
 @blp.response(200, page_schema(PrintJobSchema, "PrintJobPage"))
 def list_print_jobs(args: dict[str, Any]):
     """The jobs this token may see (a vendor: its own company's), newest first."""
-    query = visible_jobs_query(current_api_user(), status=args.get("status"))
+    query = visible_jobs_query(current_api_user(), status=args.get("status")).options(
+        selectinload(PrintJob.files), selectinload(PrintJob.vendor), selectinload(PrintJob.history)
+    )
     page = keyset_page(db.session, query, PRINT_JOB_SORTS, args)
     page = type(page)([represent(job) for job in page.items], page.next_cursor)
     return page_response(PrintJobSchema(), page)
 
 
-@blp.route("/<id:job_id>", methods=["GET"])
+@blp.route("/<id:print_job_id>", methods=["GET"])
 @api_access(*EVERYONE)
 @blp.response(200, PrintJobSchema)
-def get_print_job(job_id: int):
+def get_print_job(print_job_id: int):
     """One job with its files and history; 404 for another vendor's job."""
-    return json_response(PrintJobSchema(), represent(_job_or_404(job_id)))
+    return json_response(PrintJobSchema(), represent(_job_or_404(print_job_id)))
 
 
-@blp.route("/<id:job_id>/files/<int:position>", methods=["GET"])
+@blp.route("/<id:print_job_id>/files/<int:position>", methods=["GET"])
 @api_access(*EVERYONE)
 @blp.response(200, description="The file (PDF, manifest JSON or CSV, or zip), streamed")
-def download(job_id: int, position: int):
+def download(print_job_id: int, position: int):
     """Download one file of a job; a vendor's first download marks the job downloaded.
 
     Answers with Repr-Digest and X-Checksum-SHA256, and resumes with Range.
     """
     user = current_api_user()
     try:
-        job_file = visible_file(db.session, user, job_id, position)
+        job_file = visible_file(db.session, user, print_job_id, position)
     except PrintJobNotFound:
-        raise ApiProblem(404, f"Print job #{job_id} has no file {position}.") from None
+        raise ApiProblem(404, f"Print job #{print_job_id} has no file {position}.") from None
     return stream_job_file(job_file, user)
 
 
-def _download_kind(job_id: int, kind: PrintFileKind) -> Response:
-    job = _job_or_404(job_id)
+def _download_kind(print_job_id: int, kind: PrintFileKind) -> Response:
+    job = _job_or_404(print_job_id)
     for job_file in job.files:
         if job_file.kind is kind:
             return stream_job_file(job_file, current_api_user())
-    raise ApiProblem(404, f"Print job #{job_id} has no {kind.label.lower()}.")
+    raise ApiProblem(404, f"Print job #{print_job_id} has no {kind.label.lower()}.")
 
 
-@blp.route("/<id:job_id>/pdf", methods=["GET"])
+@blp.route("/<id:print_job_id>/pdf", methods=["GET"])
 @api_access(*EVERYONE)
 @blp.response(200, description="The print-ready PDF")
-def download_pdf(job_id: int):
+def download_pdf(print_job_id: int):
     """The job's print-ready PDF (its first file of kind pdf)."""
-    return _download_kind(job_id, PrintFileKind.PDF)
+    return _download_kind(print_job_id, PrintFileKind.PDF)
 
 
-@blp.route("/<id:job_id>/manifest", methods=["GET"])
+@blp.route("/<id:print_job_id>/manifest", methods=["GET"])
 @api_access(*EVERYONE)
 @blp.response(200, description="The manifest as JSON")
-def download_manifest(job_id: int):
+def download_manifest(print_job_id: int):
     """The job's manifest (JSON): what to print, how many, and where to ship it."""
-    return _download_kind(job_id, PrintFileKind.MANIFEST_JSON)
+    return _download_kind(print_job_id, PrintFileKind.MANIFEST_JSON)
 
 
-def _change(job_id: int, to: PrintJobStatus, **details: str) -> Response:
-    job = _job_or_404(job_id)
+def _change(print_job_id: int, to: PrintJobStatus, **details: str) -> Response:
+    job = _job_or_404(print_job_id)
     check_if_match_when_sent(PrintJobSchema().dump(represent(job)))
     try:
         change_status(db.session, job, to, current_api_user(), **details)
     except PrintJobNotFound:
-        raise ApiProblem(404, f"There is no print job #{job_id}.") from None
+        raise ApiProblem(404, f"There is no print job #{print_job_id}.") from None
     except PrintJobError as exc:
         db.session.rollback()
         field = next(iter(details), None)
@@ -212,39 +219,39 @@ def _change(job_id: int, to: PrintJobStatus, **details: str) -> Response:
     return json_response(PrintJobSchema(), represent(job))
 
 
-@blp.route("/<id:job_id>/accept", methods=["POST"])
+@blp.route("/<id:print_job_id>/accept", methods=["POST"])
 @api_access(*CHANGERS)
 @blp.response(200, PrintJobSchema)
 @idempotent
-def accept(job_id: int):
+def accept(print_job_id: int):
     """Downloaded → accepted: the vendor will print it."""
-    return _change(job_id, PrintJobStatus.ACCEPTED)
+    return _change(print_job_id, PrintJobStatus.ACCEPTED)
 
 
-@blp.route("/<id:job_id>/reject", methods=["POST"])
+@blp.route("/<id:print_job_id>/reject", methods=["POST"])
 @api_access(*CHANGERS)
 @blp.arguments(PrintJobRejectSchema)
 @blp.response(200, PrintJobSchema)
 @idempotent
-def reject(data: dict[str, Any], job_id: int):
+def reject(data: dict[str, Any], print_job_id: int):
     """Reject the job (until it is printed), saying why so the marketer can fix it."""
-    return _change(job_id, PrintJobStatus.REJECTED, reason=data["reason"])
+    return _change(print_job_id, PrintJobStatus.REJECTED, reason=data["reason"])
 
 
-@blp.route("/<id:job_id>/printed", methods=["POST"])
+@blp.route("/<id:print_job_id>/printed", methods=["POST"])
 @api_access(*CHANGERS)
 @blp.response(200, PrintJobSchema)
 @idempotent
-def printed(job_id: int):
+def printed(print_job_id: int):
     """Accepted → printed."""
-    return _change(job_id, PrintJobStatus.PRINTED)
+    return _change(print_job_id, PrintJobStatus.PRINTED)
 
 
-@blp.route("/<id:job_id>/shipped", methods=["POST"])
+@blp.route("/<id:print_job_id>/shipped", methods=["POST"])
 @api_access(*CHANGERS)
 @blp.arguments(PrintJobShipSchema)
 @blp.response(200, PrintJobSchema)
 @idempotent
-def shipped(data: dict[str, Any], job_id: int):
+def shipped(data: dict[str, Any], print_job_id: int):
     """Printed → shipped, with the shipment's tracking number."""
-    return _change(job_id, PrintJobStatus.SHIPPED, tracking_number=data["tracking_number"])
+    return _change(print_job_id, PrintJobStatus.SHIPPED, tracking_number=data["tracking_number"])

@@ -217,7 +217,7 @@ def _is_staff(user: User) -> bool:
 
 
 def visible_jobs_query(user: User, *, status: PrintJobStatus | None = None) -> Select[Any]:
-    """The jobs `user` may see: a vendor's own company's, or all for staff (unordered)."""
+    """The jobs `user` may see, unordered: a vendor's own company's, or all for staff."""
     query = select(PrintJob)
     if not _is_staff(user):
         query = query.where(PrintJob.vendor_id == user.vendor_id)

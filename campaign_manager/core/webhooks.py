@@ -86,7 +86,15 @@ class WebhookDeliveryStatus(enum.StrEnum):
 
 
 class WebhookError(ValueError):
-    """Bad input for a subscription; the message is safe to show."""
+    """Bad input for a subscription; the message is safe to show.
+
+    `field` names the input it is about ("url", "event_types", "description"), or is empty,
+    so the settings form and the API both put the message on the right field.
+    """
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class WebhookSubscription(Base):
@@ -239,23 +247,25 @@ def generate_secret() -> str:
 def _checked(url: str, event_types: Iterable[str], description: str) -> tuple[str, list[str], str]:
     url = (url or "").strip()
     if not url:
-        raise WebhookError("Enter the receiver URL.")
+        raise WebhookError("Enter the receiver URL.", "url")
     if len(url) > MAX_URL_LENGTH:
-        raise WebhookError(f"The receiver URL is longer than {MAX_URL_LENGTH} characters.")
+        raise WebhookError(f"The receiver URL is longer than {MAX_URL_LENGTH} characters.", "url")
     problem = webhook_url_problem(url)
     if problem:
-        raise WebhookError(problem)
+        raise WebhookError(problem, "url")
     chosen = []
     for value in event_types:
         try:
             chosen.append(WebhookEventType(value).value)
         except ValueError:
-            raise WebhookError(f"'{value}' is not an event type.") from None
+            raise WebhookError(f"'{value}' is not an event type.", "event_types") from None
     if not chosen:
-        raise WebhookError("Choose at least one event type.")
+        raise WebhookError("Choose at least one event type.", "event_types")
     description = (description or "").strip()
     if len(description) > MAX_DESCRIPTION_LENGTH:
-        raise WebhookError(f"Keep the description under {MAX_DESCRIPTION_LENGTH} characters.")
+        raise WebhookError(
+            f"Keep the description under {MAX_DESCRIPTION_LENGTH} characters.", "description"
+        )
     # In the order of the enum, so the stored list does not depend on how it was ticked.
     ordered = [t.value for t in WebhookEventType if t.value in chosen]
     return url, ordered, description
@@ -305,6 +315,12 @@ def replace_secret(session: Session, subscription: WebhookSubscription) -> str:
     subscription.secret = generate_secret()
     session.flush()
     return subscription.secret
+
+
+def delete_subscription(session: Session, subscription: WebhookSubscription) -> None:
+    """Remove the subscription and its delivery log; nothing more is sent to its receiver."""
+    session.delete(subscription)
+    session.flush()
 
 
 def disable_subscription(

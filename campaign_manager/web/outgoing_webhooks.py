@@ -29,7 +29,6 @@ from campaign_manager.core.webhooks import (
     create_subscription,
     disable_subscription,
     enable_subscription,
-    queue_test_event,
     redeliver,
     replace_secret,
     update_subscription,
@@ -37,7 +36,7 @@ from campaign_manager.core.webhooks import (
 from campaign_manager.extensions import db
 from campaign_manager.web.authz import ADMINS_ONLY, requires_role
 from campaign_manager.web.creatives import MultiCheckboxField
-from schedulers.webhooks import WebhookSender, WebhookSenderSettings
+from schedulers.webhooks import WebhookSenderSettings, send_test_event
 
 bp = Blueprint("outgoing_webhooks", __name__, url_prefix="/settings/webhooks")
 
@@ -85,11 +84,8 @@ def _save(form: SubscriptionForm, subscription: WebhookSubscription | None):
         )
         return subscription, None
     except WebhookError as exc:
-        message = str(exc)
-        target = form.event_types if "event" in message else form.description
-        if "URL" in message:
-            target = form.url
-        target.errors = [*target.errors, message]
+        target = getattr(form, exc.field, form.url)
+        target.errors = [*target.errors, str(exc)]
         return None
 
 
@@ -210,17 +206,13 @@ def send_test(subscription_id: int):
     """Send a `webhook.test` event now and say what the receiver answered."""
     _checked_action()
     subscription = _subscription_or_404(subscription_id)
-    row = queue_test_event(db.session, subscription)
-    db.session.commit()
-    settings = WebhookSenderSettings.from_settings(current_app.extensions["settings"])
-    sender = WebhookSender(
-        current_app.extensions["database"], settings, name=f"web:{current_user.id}"
+    row = send_test_event(
+        db.session,
+        current_app.extensions["database"],
+        WebhookSenderSettings.from_settings(current_app.extensions["settings"]),
+        subscription,
+        sender_name=f"web:{current_user.id}",
     )
-    try:
-        sender.send_now(row.id)
-    finally:
-        sender.close()
-    db.session.refresh(row)
     if row.status is WebhookDeliveryStatus.DELIVERED:
         flash(f"The test event was delivered (HTTP {row.response_code}).", "success")
     else:

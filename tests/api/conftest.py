@@ -11,6 +11,9 @@ from flask import Flask
 from campaign_manager.core.accounts import Role
 from campaign_manager.core.api_tokens import create_token
 
+# The live webhook receiver and the sender, for the webhooks API's end-to-end test.
+from tests.webhook_receiver import clock, make_sender, receiver  # noqa: F401
+
 
 class ApiClient:
     """The Flask test client, sending a bearer token and JSON; no cookies, no CSRF."""
@@ -54,3 +57,24 @@ def api(app, tokens) -> SimpleNamespace:
     """`api.admin.get(...)`, `api.marketer.post(...)`, ..., and `api.anonymous`."""
     clients = {role: ApiClient(app, secret) for role, secret in tokens.items()}
     return SimpleNamespace(**clients, anonymous=ApiClient(app, None))
+
+
+def bare_print_job(db, vendor, key: str):
+    """A print job row without files: enough for access checks, without rendering a PDF
+    (tests/api/test_print_jobs.py uses real ones)."""
+    from datetime import date
+
+    from campaign_manager.channels.print_jobs import PrintJob
+
+    job = PrintJob(
+        idempotency_key=key,
+        vendor_id=vendor.id,
+        title="Bare job",
+        quantity=10,
+        profile="letter",
+        paper_stock="100 lb gloss text",
+        due_date=date(2030, 1, 1),
+    )
+    db.add(job)
+    db.flush()
+    return job

@@ -17,7 +17,13 @@ from audiences.models import ImportJob, ImportStatus
 from audiences.segments import create_segment
 from campaign_manager.api.auth import TOKEN_AUTH_ATTR
 from campaign_manager.core.accounts import Role
+from campaign_manager.core.webhooks import (
+    WebhookDeliveryStatus,
+    create_subscription,
+    queue_test_event,
+)
 from campaign_manager.web.authz import allowed_roles_of
+from tests.api.conftest import bare_print_job
 
 ANONYMOUS = "anonymous"
 
@@ -37,6 +43,9 @@ SAMPLE_ARGUMENTS = {
     "number": lambda samples: 1,
     "key": lambda samples: "parents",
     "position": lambda samples: 0,
+    "print_job_id": lambda samples: samples.print_job.id,
+    "subscription_id": lambda samples: samples.subscription.id,
+    "webhook_delivery_id": lambda samples: samples.webhook_delivery.id,
 }
 MISSING = 999_999
 
@@ -71,7 +80,13 @@ MUST_BE_FORBIDDEN = {
     ("api_print_jobs.shipped", "POST", Role.APPROVER),
     ("api_assets.upload", "POST", Role.VIEWER),
     ("api_creatives.patch_creative", "PATCH", Role.APPROVER),
+    ("api_webhooks.list_subscriptions", "GET", Role.MARKETER),
+    ("api_webhooks.create", "POST", Role.MARKETER),
+    ("api_webhooks.new_secret", "POST", Role.APPROVER),
+    ("api_webhooks.list_deliveries", "GET", Role.VIEWER),
+    ("api_webhooks.redeliver_event", "POST", Role.VENDOR),
 }
+# A vendor's token reads print jobs (its own company's: tests/api/test_print_jobs.py).
 MUST_BE_ALLOWED = {
     ("api_contacts.list_contacts", "GET", Role.VIEWER),
     ("api_contacts.create", "POST", Role.MARKETER),
@@ -86,19 +101,37 @@ MUST_BE_ALLOWED = {
     ("api_print_jobs.accept", "POST", Role.VENDOR),
     ("api_channel_accounts.test_connection", "POST", Role.MARKETER),
     ("api_creatives.preview", "GET", Role.VIEWER),
+    ("api_print_jobs.list_print_jobs", "GET", Role.VENDOR),
+    ("api_print_jobs.get_print_job", "GET", Role.VENDOR),
+    ("api_webhooks.create", "POST", Role.ADMIN),
+    ("api_webhooks.list_deliveries", "GET", Role.ADMIN),
 }
 
 
 @pytest.fixture
 def samples(db, users):
+    print_job = bare_print_job(db, users["vendor"].vendor, "access-walk")
     contact = create_contact(db, "sample@example.org")
     segment = create_segment(db, "Sample", {"type": "all", "rules": []})
     job = ImportJob(
         filename="s.csv", path="/nowhere/s.csv", header=["email"], status=ImportStatus.DONE
     )
     db.add(job)
+    # Nothing listens on port 9 (discard): a test event fails at once, as a refused connection.
+    subscription, _secret = create_subscription(
+        db, url="http://127.0.0.1:9/hook", event_types=["delivery.sent"]
+    )
+    webhook_delivery = queue_test_event(db, subscription)
+    webhook_delivery.status = WebhookDeliveryStatus.FAILED
     db.commit()
-    return SimpleNamespace(contact=contact, segment=segment, import_job=job)
+    return SimpleNamespace(
+        contact=contact,
+        segment=segment,
+        import_job=job,
+        print_job=print_job,
+        subscription=subscription,
+        webhook_delivery=webhook_delivery,
+    )
 
 
 def api_routes(app):
@@ -161,3 +194,12 @@ def test_every_api_route_for_every_role(app, api, samples, who):
 def test_every_api_view_declares_its_roles(app):
     for rule, _method in api_routes(app):
         assert allowed_roles_of(app.view_functions[rule.endpoint]), rule.endpoint
+
+
+def test_every_api_post_honours_idempotency_keys(app):
+    """The document promises Idempotency-Key on every POST (api/__init__.py), so each POST
+    view must carry @idempotent."""
+    for rule, method in api_routes(app):
+        if method == "POST":
+            view = app.view_functions[rule.endpoint]
+            assert getattr(view, "honours_idempotency_key", False), f"{rule.endpoint}: @idempotent"

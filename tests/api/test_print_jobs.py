@@ -38,7 +38,7 @@ def test_a_vendor_lists_and_reads_only_its_own_jobs(api, jobs, vendor_b):
     mine, theirs, _ = jobs
     listed = api.vendor.get("/api/v1/print-jobs").get_json()
     assert [j["id"] for j in listed["data"]] == [mine.id]
-    assert listed["data"][0]["vendor_name"] == "Test Print Co"
+    assert listed["data"][0]["vendor"]["name"] == "Test Print Co"
     assert [j["id"] for j in vendor_b.get("/api/v1/print-jobs").get_json()["data"]] == [theirs.id]
     staff = api.viewer.get("/api/v1/print-jobs").get_json()
     assert {j["id"] for j in staff["data"]} == {mine.id, theirs.id}
@@ -159,3 +159,15 @@ def test_list_pages_by_cursor(api, jobs, db):
     assert second.get_json()["next_cursor"] is None
     ready = api.vendor.get("/api/v1/print-jobs?status=shipped").get_json()
     assert ready["data"] == []
+
+
+def test_staff_see_every_job_and_filter_by_status(api, jobs):
+    mine, theirs, _ = jobs
+    listed = api.viewer.get("/api/v1/print-jobs").get_json()["data"]
+    assert [j["id"] for j in listed] == [theirs.id, mine.id]
+    assert api.approver.get(f"/api/v1/print-jobs/{theirs.id}").status_code == 200
+    ready = api.viewer.get("/api/v1/print-jobs?status=ready").get_json()["data"]
+    assert len(ready) == 2
+    assert all(len(f["sha256"]) == 64 for f in ready[0]["files"])
+    assert api.viewer.get("/api/v1/print-jobs?status=shipped").get_json()["data"] == []
+    assert api.viewer.get("/api/v1/print-jobs?status=lost").status_code == 422

@@ -18,7 +18,7 @@ from campaign_manager.core.webhooks import (
     redeliver,
 )
 from schedulers.worker import DeliveryWorker, WorkerSettings
-from tests.webhooks.conftest import signature_is_valid
+from tests.webhook_receiver import signature_is_valid
 
 W = WebhookDeliveryStatus
 
