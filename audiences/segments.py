@@ -147,7 +147,9 @@ def parse_rule(data: Any, path: str = "", depth: int = 0) -> Rule:
         raise _fail(path, f"rules are nested more than {MAX_DEPTH} levels deep")
     if not isinstance(data, Mapping):
         raise _fail(path, 'expected a rule object such as {"type": "all", "rules": []}')
-    cls = RULE_TYPES.get(data.get("type"))  # type: ignore[arg-type]
+    kind = data.get("type")
+    # Only a string can name a type (a list or object here is unhashable, not a key).
+    cls = RULE_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         known = ", ".join(RULE_TYPES)
         raise _fail(f"{path}/type", f"unknown rule type {data.get('type')!r}; use one of: {known}")
@@ -358,7 +360,7 @@ class FieldRule(Rule):
     @classmethod
     def parse(cls, data: Mapping[str, Any], path: str, depth: int) -> Rule:
         name = _get(data, "field", path)
-        spec = FIELDS.get(name)
+        spec = FIELDS.get(name) if isinstance(name, str) else None
         if spec is None:
             raise _fail(f"{path}/field", f"unknown field {name!r}; use one of: {', '.join(FIELDS)}")
         op = _operator(data, OPERATORS[spec.kind], path)

@@ -29,7 +29,7 @@ from flask import Flask, Response
 from flask_smorest import Api
 
 from campaign_manager.api.auth import add_rate_limit_headers
-from campaign_manager.api.blueprint import IdConverter, id_parameter_schema
+from campaign_manager.api.blueprint import BigIdConverter, IdConverter, id_parameter_schema
 from campaign_manager.api.problems import PROBLEM_JSON, ProblemSchema, is_api_request
 
 
@@ -162,7 +162,9 @@ def register_api(app: Flask) -> CampaignManagerApi:
     )
     api = CampaignManagerApi(app)
     app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["big_id"] = BigIdConverter
     api.register_converter(IdConverter, id_parameter_schema)
+    api.register_converter(BigIdConverter, id_parameter_schema)
     api.spec.components.security_scheme(
         "bearerAuth",
         {"type": "http", "scheme": "bearer", "description": "A personal API token from Settings"},

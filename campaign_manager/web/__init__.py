@@ -45,6 +45,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(audiences.bp)
     app.register_blueprint(unsubscribe.bp)
     errors.register_error_handlers(app)
+    app.before_request(errors.refuse_nul_characters)
     auth.init_login(app)
     app.after_request(_security_headers)
     app.jinja_env.globals["nav_items"] = main.nav_items

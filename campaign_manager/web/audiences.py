@@ -544,12 +544,17 @@ def _segment_or_404(segment_id: int) -> Segment:
     return db.session.get(Segment, segment_id) or abort(404)
 
 
+# What `_rules_from` returns when the text is not JSON: JSON's own `null` is a value the
+# rule parser refuses with its message, so None cannot mean "not JSON".
+NOT_JSON = object()
+
+
 def _rules_from(form: SegmentForm) -> Any:
     try:
         return json.loads(form.rules.data or "")
     except ValueError as exc:
         form.rules.errors = [f"The rules are not valid JSON: {exc}"]
-        return None
+        return NOT_JSON
 
 
 def _builder_page(form: SegmentForm, segment: Segment | None, status: int = 200):
@@ -581,7 +586,7 @@ def new_segment():
         form.rules.data = json.dumps({"type": "all", "rules": []})
     if form.validate_on_submit():
         rules = _rules_from(form)
-        if rules is not None:
+        if rules is not NOT_JSON:
             try:
                 segment = create_segment(
                     db.session,
@@ -633,7 +638,7 @@ def edit_segment(segment_id: int):
     form.slug.data = segment.slug
     if form.validate_on_submit():
         rules = _rules_from(form)
-        if rules is not None:
+        if rules is not NOT_JSON:
             try:
                 update_segment(
                     db.session,

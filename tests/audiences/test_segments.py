@@ -55,6 +55,10 @@ def field(name, op, value=None):
             "not a usable attribute name",
         ),
         ({"type": "segment", "slug": "nope"}, "/slug", "there is no segment 'nope'"),
+        # Found by the reliability suite: unhashable values where a name was expected.
+        ({"type": {"all": 1}}, "/type", "unknown rule type {'all': 1}"),
+        ({"type": ["all"]}, "/type", "unknown rule type ['all']"),
+        (field(["school"], "equals", "x"), "/field", "unknown field ['school']"),
     ],
 )
 def test_invalid_rules_are_refused_with_where_and_why(db, rules, path, message):

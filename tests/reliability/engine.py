@@ -37,6 +37,10 @@ from tests.channels.smtp_server import Handler, SmtpServer
 from tests.conftest import TEST_SECRET
 
 UNFINISHED = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+# How long to wait for engine processes before calling them stuck. Generous on purpose: a
+# shared CI machine can take many seconds just to start a process; this bounds a hang, it
+# does not measure speed.
+PATIENCE_SECONDS = 180.0
 
 
 # --- the engine as separate processes (PostgreSQL) -------------------------------------------

@@ -17,6 +17,7 @@ from campaign_manager.campaigns.models import DeliveryStatus
 from campaign_manager.core.db import utcnow
 from schedulers import jobs
 from tests.reliability.engine import (
+    PATIENCE_SECONDS,
     EngineProcesses,
     add_students,
     assert_finished_once_each,
@@ -70,14 +71,16 @@ def test_terminated_database_connections_lose_nothing_and_send_nothing_twice(
     terminated = 0
     try:
         first, second = engine.start("worker"), engine.start("worker")
-        assert wait_until(lambda: sink.handler.messages, 30), "nothing sent: " + engine.output()
+        assert wait_until(lambda: sink.handler.messages, PATIENCE_SECONDS), (
+            "nothing sent: " + engine.output()
+        )
         # Kill whatever connections they hold, until TERMINATIONS of them have gone.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + PATIENCE_SECONDS
         while terminated < TERMINATIONS and time.monotonic() < deadline:
             time.sleep(0.1)
             terminated += terminate_worker_connections(admin)
         sent_while_terminating = len(sink.handler.messages)
-        assert wait_until(lambda: not unfinished(db), 60, step=0.2), engine.output()
+        assert wait_until(lambda: not unfinished(db), PATIENCE_SECONDS, step=0.2), engine.output()
         # The workers lived through it: they reconnect instead of dying.
         assert first.poll() is None and second.poll() is None, engine.output()
     finally:

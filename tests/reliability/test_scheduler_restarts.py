@@ -19,6 +19,7 @@ from campaign_manager.campaigns.models import Delivery, DeliveryStatus, Step
 from campaign_manager.core.db import utcnow
 from schedulers.materialize import BATCH_SIZE
 from tests.reliability.engine import (
+    PATIENCE_SECONDS,
     EngineProcesses,
     add_students,
     assert_finished_once_each,
@@ -65,7 +66,7 @@ def test_a_scheduler_killed_during_a_due_step_materialises_everyone_once(
         engine.start("worker")
         scheduler = engine.start("scheduler")
         seen = 0
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + PATIENCE_SECONDS
         # Kill the scheduler each time it has committed a new batch but not finished the
         # step; restart it at once.
         while kills_mid_step < KILLS and time.monotonic() < deadline:
@@ -80,8 +81,8 @@ def test_a_scheduler_killed_during_a_due_step_materialises_everyone_once(
                 seen = count
                 scheduler = engine.start("scheduler")
             time.sleep(0.01)
-        assert wait_until(lambda: progress()[1] == "once", 60), engine.output()
-        assert wait_until(lambda: not unfinished(db), 90, step=0.2), engine.output()
+        assert wait_until(lambda: progress()[1] == "once", PATIENCE_SECONDS), engine.output()
+        assert wait_until(lambda: not unfinished(db), PATIENCE_SECONDS, step=0.2), engine.output()
     finally:
         engine.stop_all()
         sink.stop()

@@ -14,10 +14,12 @@ import string
 from urllib.parse import quote
 
 import pytest
+from flask import url_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from campaign_manager.api.auth import TOKEN_AUTH_ATTR
 from campaign_manager.campaigns.tracking import CLICK_PURPOSE, OPEN_PURPOSE, click_token
 from campaign_manager.channels.print_jobs import PrintJob
 from campaign_manager.core.security import TokenSigner
@@ -38,12 +40,14 @@ CSRF_EXEMPT = {
     "webhooks.receive": "providers POST delivery events; each account's secret URL token "
     "and the provider's own signature authenticate them, and no browser session is used",
 }
-# Blueprints whose routes are authenticated by a bearer token, never by the session cookie.
-CSRF_EXEMPT_BLUEPRINTS = {"api": "the JSON API authenticates with bearer tokens, not cookies"}
+# The REST API (views marked with TOKEN_AUTH_ATTR) is exempt too: it authenticates with
+# bearer tokens, which a cross-site page cannot send, and never with the session cookie;
+# the test below checks that the cookie alone gets a 401 there.
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def is_exempt(endpoint: str) -> bool:
-    return endpoint in CSRF_EXEMPT or endpoint.partition(".")[0] in CSRF_EXEMPT_BLUEPRINTS
+    return endpoint in CSRF_EXEMPT
 
 
 # --- CSRF --------------------------------------------------------------------------------
@@ -70,6 +74,19 @@ def test_every_state_changing_route_refuses_a_post_without_a_csrf_token(app, sam
         refused.append(rule.endpoint)
     assert set(exempt) == set(CSRF_EXEMPT), "an exemption names a route that no longer exists"
     assert len(refused) >= 40
+    # The API's exemption holds only because the session cookie does not open it.
+    api_routes = [
+        (rule, method)
+        for rule in app.url_map.iter_rules()
+        if getattr(app.view_functions[rule.endpoint], TOKEN_AUTH_ATTR, False)
+        for method in sorted(rule.methods & STATE_CHANGING)
+    ]
+    for rule, method in api_routes:
+        with app.test_request_context():
+            url = url_for(rule.endpoint, **dict.fromkeys(rule.arguments, 1))
+        response = client.open(url, method=method, json={})
+        assert response.status_code == 401, f"{method} {url} with only the session cookie"
+    assert len(api_routes) >= 5
     # A token from another session is no better than none.
     other = app.test_client()
     stolen = other.fetch_csrf_token("/login")

@@ -15,6 +15,7 @@ import pytest
 from campaign_manager.campaigns.models import DeliveryStatus
 from campaign_manager.core.db import utcnow
 from tests.reliability.engine import (
+    PATIENCE_SECONDS,
     EngineProcesses,
     add_students,
     assert_finished_once_each,
@@ -50,14 +51,14 @@ def test_killed_workers_lose_nothing_and_send_nothing_twice(db, users, database_
     victim = engine.start("worker")
     try:
         # Wait until sending has started, then kill one worker mid-run, several times.
-        assert wait_until(lambda: sink.handler.messages, 30), "nothing was sent: " + (
+        assert wait_until(lambda: sink.handler.messages, PATIENCE_SECONDS), "nothing was sent: " + (
             engine.output()
         )
         for _ in range(KILLS):
             time.sleep(0.4)
             engine.kill(victim)
             victim = engine.start("worker")
-        wait_until(lambda: not unfinished(db), 60, step=0.2)
+        wait_until(lambda: not unfinished(db), PATIENCE_SECONDS, step=0.2)
     finally:
         engine.stop_all()
         sink.stop()

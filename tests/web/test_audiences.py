@@ -328,3 +328,16 @@ def test_cli_counts_a_segment_by_name_or_slug(runner, db):
     assert result.exit_code == 1 and "there is no segment 'nobody'" in result.output
     db.expire_all()
     assert find_segment(db, "students").cached_count == 1
+
+
+def test_segment_rules_of_json_null_are_refused_with_a_message(client, users, db):
+    from sqlalchemy import func, select
+
+    from audiences.models import Segment
+
+    client.login("marketer@example.org")
+    before = db.scalar(select(func.count()).select_from(Segment))
+    response = client.post_form("/audiences/segments/new", {"name": "Null rules", "rules": "null"})
+    assert response.status_code == 400
+    assert "expected a rule object" in response.get_data(as_text=True)
+    assert db.scalar(select(func.count()).select_from(Segment)) == before

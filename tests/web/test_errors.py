@@ -35,3 +35,21 @@ def test_500_page_hides_the_exception(app, client, users):
 )
 def test_security_headers(client, header):
     assert header in client.get("/login").headers
+
+
+def test_a_nul_character_in_a_form_or_url_is_refused_with_a_message(client, users, db):
+    from sqlalchemy import func, select
+
+    from campaign_manager.core.accounts import Vendor
+
+    client.login("admin@example.org")
+    vendors = db.scalar(select(func.count()).select_from(Vendor))
+    response = client.post_form(
+        "/settings/vendors", {"name": "Print\x00Co", "contact_email": "a@b.org"}
+    )
+    assert response.status_code == 400
+    assert "NUL character" in response.get_data(as_text=True)
+    assert db.scalar(select(func.count()).select_from(Vendor)) == vendors
+    for url in ("/p/a%00b", "/audiences/?q=a%00b"):
+        response = client.get(url)
+        assert response.status_code == 400 and "NUL character" in response.get_data(as_text=True)
