@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from campaign_manager.api.blueprint import ApiSchema, Blueprint
+from campaign_manager.api.blueprint import ApiSchema, Blueprint, id_field
 from campaign_manager.api.problems import ApiProblem
 from campaign_manager.core.db import utcnow
 from campaign_manager.core.feed_tokens import find_usable_feed_token
@@ -31,7 +31,7 @@ class FeedQuerySchema(ApiSchema):
         validate=ma.validate.Length(min=1, max=200),
         metadata={"description": "a calendar-feed token from Settings → Calendar feeds"},
     )
-    campaign = ma.fields.Integer(metadata={"description": "only this campaign's steps"})
+    campaign = id_field(metadata={"description": "only this campaign's steps"})
     # Named as the query parameters are; `from` is a Python keyword.
     from_ = ma.fields.Date(
         data_key="from", metadata={"description": "first day (default: a month ago)"}

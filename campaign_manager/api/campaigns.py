@@ -16,7 +16,7 @@ from flask import Response, current_app, url_for
 from sqlalchemy import select
 
 from campaign_manager.api.auth import api_access, current_api_user
-from campaign_manager.api.blueprint import ApiSchema, Blueprint
+from campaign_manager.api.blueprint import ApiSchema, Blueprint, id_field
 from campaign_manager.api.conditional import check_if_match_when_sent, etag_of, require_if_match
 from campaign_manager.api.idempotency import idempotent
 from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
@@ -141,7 +141,7 @@ class TargetSchema(ApiSchema):
 
     network = _text(40, metadata={"description": "social steps on sandbox accounts"})
     slug = _text(200, metadata={"description": "web steps: the page address"})
-    vendor_id = ma.fields.Integer(allow_none=True, metadata={"description": "print steps"})
+    vendor_id = id_field(allow_none=True, metadata={"description": "print steps"})
     quantity = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=1, max=1_000_000))
     paper_stock = _text(200)
     due_date = ma.fields.Date(allow_none=True)
@@ -180,9 +180,9 @@ class StepSchema(ma.Schema):
 
 class StepInSchema(ApiSchema):
     name = _text(200, required=True)
-    channel_account_id = ma.fields.Integer(required=True)
-    creative_id = ma.fields.Integer(required=True)
-    segment_id = ma.fields.Integer(allow_none=True)
+    channel_account_id = id_field(required=True)
+    creative_id = id_field(required=True)
+    segment_id = id_field(allow_none=True)
     target = ma.fields.Nested(TargetSchema)
     trigger = ma.fields.Nested(TriggerSchema, required=True)
     utm = _utm_field()

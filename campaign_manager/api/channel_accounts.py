@@ -46,8 +46,9 @@ blp = Blueprint(
 
 class RateLimitsSchema(ApiSchema):
     per_second = ma.fields.Float(allow_none=True, validate=ma.validate.Range(min=0.001))
-    per_hour = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=1))
-    per_day = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=1))
+    # The columns are 32-bit integers; nobody sends two billion messages a day.
+    per_hour = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=1, max=10**9))
+    per_day = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(min=1, max=10**9))
 
 
 class ChannelAccountSchema(ma.Schema):

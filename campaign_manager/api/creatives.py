@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from audiences.recipients import recipient_for
 from campaign_manager.api.auth import api_access
-from campaign_manager.api.blueprint import ApiSchema, Blueprint
+from campaign_manager.api.blueprint import ApiSchema, Blueprint, id_field
 from campaign_manager.api.conditional import etag_of, require_if_match
 from campaign_manager.api.idempotency import idempotent
 from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
@@ -101,7 +101,7 @@ class CreativeSchema(ma.Schema):
 class CreativeInSchema(ApiSchema):
     name = ma.fields.String(required=True, validate=ma.validate.Length(max=200))
     kind = ma.fields.Enum(CreativeKind, by_value=True, required=True)
-    brand_kit_id = ma.fields.Integer(allow_none=True)
+    brand_kit_id = id_field(allow_none=True)
     slug = ma.fields.String(validate=ma.validate.Length(max=100))
     content = ma.fields.Dict(metadata=_CONTENT_DOC)
 
@@ -123,7 +123,7 @@ class CreativeListQuery(PageQuerySchema):
 
 class PreviewQuery(ApiSchema):
     variant = ma.fields.String(load_default="", validate=ma.validate.Length(max=100))
-    contact = ma.fields.Integer(
+    contact = id_field(
         metadata={"description": "email: render for this contact instead of a sample recipient"}
     )
     network = ma.fields.String(

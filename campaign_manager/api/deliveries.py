@@ -12,7 +12,7 @@ import marshmallow as ma
 from sqlalchemy.orm import selectinload
 
 from campaign_manager.api.auth import api_access
-from campaign_manager.api.blueprint import Blueprint
+from campaign_manager.api.blueprint import Blueprint, id_field
 from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
 from campaign_manager.api.problems import ApiProblem
 from campaign_manager.api.responses import json_response, page_response
@@ -54,11 +54,11 @@ class DeliverySchema(ma.Schema):
 
 
 class DeliveryListQuery(PageQuerySchema):
-    campaign = ma.fields.Integer(metadata={"description": "a campaign id"})
-    step = ma.fields.Integer(metadata={"description": "a step id"})
+    campaign = id_field(metadata={"description": "a campaign id"})
+    step = id_field(metadata={"description": "a step id"})
     status = ma.fields.Enum(DeliveryStatus, by_value=True)
     channel = ma.fields.Enum(ChannelKind, by_value=True)
-    contact = ma.fields.Integer(metadata={"description": "a contact id"})
+    contact = id_field(metadata={"description": "a contact id"})
     updated_since = ma.fields.AwareDateTime(metadata={"description": "last activity at or after"})
     updated_before = ma.fields.AwareDateTime(metadata={"description": "last activity before"})
 
@@ -99,7 +99,7 @@ def list_deliveries(args: dict[str, Any]):
     return page_response(DeliverySchema(), page)
 
 
-@blp.route("/<id:delivery_id>", methods=["GET"])
+@blp.route("/<big_id:delivery_id>", methods=["GET"])
 @api_access(*STAFF)
 @blp.response(200, DeliverySchema)
 def get_delivery(delivery_id: int):

@@ -9,7 +9,7 @@ import marshmallow as ma
 from sqlalchemy import select
 
 from campaign_manager.api.auth import api_access
-from campaign_manager.api.blueprint import Blueprint
+from campaign_manager.api.blueprint import Blueprint, id_field
 from campaign_manager.api.pagination import PageQuerySchema, SortOrders, keyset_page, page_schema
 from campaign_manager.api.responses import page_response
 from campaign_manager.campaigns.models import Event, EventKind
@@ -39,10 +39,10 @@ class EventSchema(ma.Schema):
 
 
 class EventListQuery(PageQuerySchema):
-    campaign = ma.fields.Integer()
-    step = ma.fields.Integer()
-    delivery = ma.fields.Integer()
-    contact = ma.fields.Integer()
+    campaign = id_field()
+    step = id_field()
+    delivery = id_field(big=True)
+    contact = id_field()
     kind = ma.fields.Enum(EventKind, by_value=True)
     channel = ma.fields.Enum(ChannelKind, by_value=True)
     since = ma.fields.AwareDateTime(metadata={"description": "occurred at or after"})
