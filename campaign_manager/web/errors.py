@@ -46,8 +46,7 @@ def refuse_nul_characters():
 
     PostgreSQL text cannot hold NUL: without this, such a value reaches the database and
     fails there as a server error (found by the reliability suite's form fuzzing). The API
-    refuses NUL itself, as a problem+json field error (api.blueprint.ApiSchema), so it is
-    left to it here.
+    checks its own input and names the field in a problem+json answer instead.
     """
     if is_api_request():
         return None
