@@ -740,6 +740,7 @@ def bench(
     doing the same work in the same run. See docs/benchmarks.md.
     """
     import datetime
+    import os
     import platform
 
     from campaign_manager.bench import DEFAULT_SCALE, NAMES, run_benchmarks
@@ -775,6 +776,8 @@ def bench(
                 "scale": scale,
                 "postgresql": bool(database_url),
                 "machine": platform.machine(),
+                "cpus": os.cpu_count(),
+                "load_average_at_end": os.getloadavg(),
                 "python": platform.python_version(),
             },
         )

@@ -8,13 +8,13 @@ the step was materialised is not sent to.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audiences.recipients import RecipientStatus, recipient_for
+from audiences.recipients import RecipientStatus, recipient_for, recipients_for
 from audiences.unsubscribe import preferences_path, unsubscribe_path
 from campaign_manager.campaigns.models import Campaign, Delivery, Step
 from campaign_manager.campaigns.tracking import open_pixel, rewrite_links
@@ -45,6 +45,18 @@ class DeliveryRenderer:
         self.signer = signer
         self.base_url = settings.app.base_url.rstrip("/")
 
+    def prepare(self, session: Session, deliveries: Sequence[Delivery]) -> None:
+        """Check a batch's email recipients in one query instead of one per email.
+
+        Still just before sending: the worker renders and sends the batch right after.
+        """
+        contact_ids = [
+            d.contact_id
+            for d in deliveries
+            if d.contact_id is not None and d.step.channel_kind == ChannelKind.EMAIL
+        ]
+        session.info["email_recipients"] = recipients_for(session, contact_ids, "email")
+
     def render(self, session: Session, delivery: Delivery) -> RenderedMessage:
         step = delivery.step
         version_id = delivery.creative_version_id or step.creative_version_id
@@ -70,7 +82,10 @@ class DeliveryRenderer:
         self, session: Session, delivery: Delivery, step: Step, version_id: int
     ) -> RenderedMessage:
         campaign: Campaign = step.campaign
-        recipient = recipient_for(session, delivery.contact_id, "email")
+        prepared = session.info.get("email_recipients", {})
+        recipient = prepared.get(delivery.contact_id) or recipient_for(
+            session, delivery.contact_id, "email"
+        )
         if recipient is None:
             raise NotEligibleAnyMore("skipped", "the contact was erased")
         if recipient.status is not RecipientStatus.ELIGIBLE:

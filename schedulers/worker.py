@@ -242,6 +242,10 @@ class DeliveryWorker:
                 .options(joinedload(Delivery.step))
                 .order_by(Delivery.id)
             ).all()
+            # Optional: a renderer may load what the whole batch needs at once.
+            prepare = getattr(self.renderer, "prepare", None)
+            if prepare is not None:
+                prepare(session, deliveries)
             for delivery in deliveries:
                 try:
                     message = self.renderer.render(session, delivery)

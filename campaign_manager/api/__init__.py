@@ -7,16 +7,18 @@ One module per resource (contacts.py is the model to follow), each a flask-smore
 `Blueprint` named `api_<resource>` mounted under /api/v1, with thin views over the domain
 services. The shared conventions live beside them:
 
+- blueprint.py     the `Blueprint` and `ApiSchema` resources use, the `<id:...>` converter
 - auth.py          `@api_access(*roles)`: bearer tokens, roles, rate limits
 - problems.py      RFC 9457 problem+json errors (`ApiProblem`)
 - pagination.py    keyset pagination (`keyset_page`, `PageQuerySchema`, `page_schema`)
 - conditional.py   ETag / If-Match (`with_etag`, `require_if_match`)
 - idempotency.py   `@idempotent`: Idempotency-Key on POST
-- responses.py     `json_response`: dump with a schema, set ETag and Location
+- responses.py     `json_response`, `page_response`, `no_content`
 - docs.py          /api/v1/openapi.json and /api/docs
 
-To add a resource: write `api/<resource>.py` with a `blp`, list it in RESOURCES below, add
-its schemas to it, and add sample values for its URL arguments in tests/api/conftest.py.
+To add a resource: write `api/<resource>.py` with a `blp`, list it in `resources()` below,
+and add sample ids for its URL arguments to tests/api/test_access.py and
+tests/api/test_schemathesis.py; docs/api.md ("adding a resource") has the details.
 """
 
 from __future__ import annotations
@@ -27,10 +29,8 @@ from flask import Flask, Response
 from flask_smorest import Api
 
 from campaign_manager.api.auth import add_rate_limit_headers
-from campaign_manager.api.blueprint import IdConverter, id_parameter_schema
+from campaign_manager.api.blueprint import BigIdConverter, IdConverter, id_parameter_schema
 from campaign_manager.api.problems import PROBLEM_JSON, ProblemSchema, is_api_request
-
-API_PREFIX = "/api/v1"
 
 
 class CampaignManagerApi(Api):
@@ -48,6 +48,9 @@ class CampaignManagerApi(Api):
         """The app's error handlers (web/errors.py) already answer /api/ with problems."""
 
     def _register_responses(self) -> None:
+        self.spec.components.response(
+            "NOT_MODIFIED", {"description": "Not Modified (no body)"}, lazy=True
+        )
         for status in http.HTTPStatus:
             if status < 400:
                 continue
@@ -61,11 +64,55 @@ class CampaignManagerApi(Api):
             )
 
 
+# Request headers the shared machinery reads, documented on every operation they apply to.
+CONDITIONAL_HEADERS = {
+    "get": {
+        "in": "header",
+        "name": "If-None-Match",
+        "required": False,
+        "description": "an ETag from an earlier GET: 304 if the resource is unchanged",
+        "schema": {"type": "string"},
+    },
+    "post": {
+        "in": "header",
+        "name": "Idempotency-Key",
+        "required": False,
+        "description": "a random key (a UUID): a retry with it within 24 h returns the "
+        "first answer instead of acting twice",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    },
+    "if_match": {
+        "in": "header",
+        "name": "If-Match",
+        "required": True,
+        "description": "the ETag from a GET: 412 if the resource changed since, 428 if absent",
+        "schema": {"type": "string"},
+    },
+}
+
+
+def _document_headers(spec_paths: dict) -> None:
+    for path, operations in spec_paths.items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            wanted = (
+                CONDITIONAL_HEADERS["if_match"]
+                if method in ("patch", "put", "delete")
+                else (CONDITIONAL_HEADERS.get(method))
+            )
+            if method == "get" and "{" not in path:
+                wanted = None  # lists have no ETag
+            parameters = operation.setdefault("parameters", [])
+            if wanted and all(p.get("name") != wanted["name"] for p in parameters):
+                parameters.append(dict(wanted))
+
+
 def resources():
     """The resource modules, each with a `blp`; add a new one here."""
-    from campaign_manager.api import contact_imports, contacts, segments, webhooks
+    from campaign_manager.api import contact_imports, contacts, print_jobs, segments, webhooks
 
-    return [contacts, contact_imports, segments, webhooks]
+    return [contacts, contact_imports, segments, print_jobs, webhooks]
 
 
 def register_api(app: Flask) -> CampaignManagerApi:
@@ -89,7 +136,9 @@ def register_api(app: Flask) -> CampaignManagerApi:
     )
     api = CampaignManagerApi(app)
     app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["big_id"] = BigIdConverter
     api.register_converter(IdConverter, id_parameter_schema)
+    api.register_converter(BigIdConverter, id_parameter_schema)
     api.spec.components.security_scheme(
         "bearerAuth",
         {"type": "http", "scheme": "bearer", "description": "A personal API token from Settings"},
@@ -98,6 +147,7 @@ def register_api(app: Flask) -> CampaignManagerApi:
         # Tokens, not cookies: a cross-site page cannot send a bearer token, so no CSRF.
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp)
+    _document_headers(api.spec._paths)  # apispec has no public way to amend operations
     app.register_blueprint(docs.bp)
     app.extensions["campaign_manager.api"] = api
     app.after_request(_api_cache_headers)

@@ -20,28 +20,33 @@ from webargs.multidictproxy import MultiDictProxy
 from werkzeug.datastructures import CombinedMultiDict
 from werkzeug.routing import BaseConverter
 
-# The largest id an INTEGER column holds on PostgreSQL (SQLite's are larger).
-MAX_ID = 2**31 - 1
-
 
 class IdConverter(BaseConverter):
     """`<id:contact_id>`: a row id. One out of the column's range becomes 0, which names no
-    row, so the view answers 404 (a database would raise on it; werkzeug's own `max=` check
-    would answer 405 for some methods instead of 404)."""
+    row, so the view answers 404 (PostgreSQL would raise "integer out of range" on it;
+    werkzeug's own `max=` check would answer 405 for some methods instead of 404)."""
 
     regex = r"\d+"
     weight = 50
+    # The largest id an INTEGER column holds on PostgreSQL (SQLite's are larger).
+    max_id = 2**31 - 1
 
     def to_python(self, value: str) -> int:
         number = int(value)
-        return number if 1 <= number <= MAX_ID else 0
+        return number if 1 <= number <= self.max_id else 0
 
     def to_url(self, value: Any) -> str:
         return str(int(value))
 
 
-def id_parameter_schema(_converter: IdConverter) -> dict[str, Any]:
-    return {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+class BigIdConverter(IdConverter):
+    """`<big_id:delivery_id>`: a row id of a table with 64-bit ids (core.db.BigId)."""
+
+    max_id = 2**63 - 1
+
+
+def id_parameter_schema(converter: IdConverter) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 1, "maximum": converter.max_id}
 
 
 class ApiParser(FlaskParser):
@@ -66,6 +71,8 @@ def error_statuses(rule: str, methods: list[str]) -> list[int]:
     statuses = {401, 403, 429, 500}
     if "<" in rule:
         statuses.add(404)
+        if "GET" in methods:
+            statuses.add(304)  # If-None-Match named the current ETag
     for method in methods:
         if method in ("POST", "PUT", "PATCH"):
             statuses |= {400, 409, 415, 422}  # bad JSON or key, conflict, media type, fields

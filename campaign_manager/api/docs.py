@@ -59,13 +59,15 @@ def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]
 def _type_of(document: dict[str, Any], schema: dict[str, Any]) -> str:
     if "$ref" in schema:
         return schema["$ref"].rsplit("/", 1)[-1]
-    kind = schema.get("type", "any")
+    kind = schema.get("type", "one of" if "enum" in schema else "any")
     if isinstance(kind, list):
         kind = " | ".join(kind)
     if "array" in kind and "items" in schema:
         kind = kind.replace("array", f"array of {_type_of(document, schema['items'])}")
     if "enum" in schema:
         kind += ": " + ", ".join(str(v) for v in schema["enum"] if v is not None)
+        if None in schema["enum"]:
+            kind += ", null"
     if "format" in schema:
         kind += f" ({schema['format']})"
     return kind
@@ -114,7 +116,10 @@ def operations(document: dict[str, Any]) -> dict[str, list[Operation]]:
             for content_type, content in spec.get("requestBody", {}).get("content", {}).items():
                 operation.body_type = content_type
                 operation.body = _fields(document, content.get("schema", {}))
-            for status, response in spec.get("responses", {}).items():
+            for status, response in sorted(spec.get("responses", {}).items()):
+                if "$ref" in response:
+                    name = response["$ref"].rsplit("/", 1)[-1]
+                    response = document["components"]["responses"].get(name, {})
                 operation.responses.append((status, response.get("description", "")))
             tag = (spec.get("tags") or ["other"])[0]
             grouped.setdefault(tag, []).append(operation)

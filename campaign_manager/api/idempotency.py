@@ -205,6 +205,7 @@ def _idempotent(view: F, *, encrypted: bool) -> F:
             session.commit()
         return response
 
+    run_once.honours_idempotency_key = True  # type: ignore[attr-defined]
     return run_once  # type: ignore[return-value]
 
 

@@ -186,6 +186,7 @@ def delete(segment_id: int):
 @blp.route("/<id:segment_id>/count", methods=["POST"])
 @api_access(*EDITORS)
 @blp.response(200, SegmentSchema)
+@idempotent
 def recount(segment_id: int):
     """Count the members now and keep the count on the segment."""
     segment = _segment_or_404(segment_id)

@@ -370,7 +370,7 @@ def list_deliveries(args: dict[str, Any], subscription_id: int):
     return page_response(WebhookDeliverySchema(), page)
 
 
-@blp.route("/webhook-deliveries/<id:webhook_delivery_id>", methods=["GET"])
+@blp.route("/webhook-deliveries/<big_id:webhook_delivery_id>", methods=["GET"])
 @api_access(*ADMINS_ONLY)
 @blp.response(200, WebhookDeliverySchema)
 def get_delivery(webhook_delivery_id: int):
@@ -378,7 +378,7 @@ def get_delivery(webhook_delivery_id: int):
     return _delivery_response(_delivery_or_404(webhook_delivery_id))
 
 
-@blp.route("/webhook-deliveries/<id:webhook_delivery_id>/redeliver", methods=["POST"])
+@blp.route("/webhook-deliveries/<big_id:webhook_delivery_id>/redeliver", methods=["POST"])
 @api_access(*ADMINS_ONLY)
 @blp.response(201, WebhookDeliverySchema)
 @idempotent

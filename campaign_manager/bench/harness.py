@@ -71,6 +71,18 @@ def repeat(
     return Timing(tuple(samples))
 
 
+def repeat_pair(
+    engine: Callable[[], Any], baseline: Callable[[], Any], times: int
+) -> tuple[Timing, Timing]:
+    """Time the engine and the baseline `times` times each, alternating, so a change in the
+    machine's load during the run falls on both alike."""
+    engine_samples, baseline_samples = [], []
+    for _ in range(times):
+        engine_samples.append(timed(engine)[0])
+        baseline_samples.append(timed(baseline)[0])
+    return Timing(tuple(engine_samples)), Timing(tuple(baseline_samples))
+
+
 def percentile(values: Sequence[float], share: float) -> float:
     """The nearest-rank percentile (share in 0..1) of a non-empty sequence."""
     ordered = sorted(values)

@@ -13,11 +13,11 @@ from sqlalchemy import text
 from audiences.segments import count_members
 from campaign_manager.bench.data import seed_contacts
 from campaign_manager.bench.environment import BenchContext, database_of
-from campaign_manager.bench.harness import Goal, Row, progress, repeat
+from campaign_manager.bench.harness import Goal, Row, progress, repeat_pair
 
 NAME = "segments"
 FULL_SIZE = 1_000_000
-REPEATS = 7
+REPEATS = 11
 
 THREE_CONDITIONS = {
     "type": "all",
@@ -84,9 +84,12 @@ def run(ctx: BenchContext) -> list[Row]:
                     raise RuntimeError(
                         f"{label}: the engine counted {engine_count}, the SQL {baseline_count}"
                     )
-                # Each side runs once untimed, so both start with warm caches.
-                engine = repeat(lambda rules=rules: count_members(session, rules), REPEATS)
-                baseline = repeat(lambda sql=sql: session.scalar(text(sql)), REPEATS)
+                # Each side ran once above, untimed, so both start with warm caches.
+                engine, baseline = repeat_pair(
+                    lambda rules=rules: count_members(session, rules),
+                    lambda sql=sql: session.scalar(text(sql)),
+                    REPEATS,
+                )
             row = Row(
                 benchmark=NAME,
                 work=f"{label}, {count:,} contacts ({engine_count:,} match)",

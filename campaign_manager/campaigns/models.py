@@ -19,10 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from campaign_manager.core.db import Base, StrEnumType, utcnow
-
-# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets room for billions.
-BigId = BigInteger().with_variant(Integer, "sqlite")
+from campaign_manager.core.db import Base, BigId, StrEnumType, utcnow
 
 
 class CampaignStatus(enum.StrEnum):

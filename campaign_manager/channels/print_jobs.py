@@ -21,7 +21,17 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, event, select
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Integer,
+    Select,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from campaign_manager.core.accounts import Role, User, Vendor
@@ -206,16 +216,22 @@ def _is_staff(user: User) -> bool:
     return user.role is not Role.VENDOR
 
 
-def visible_jobs(
-    session: Session, user: User, *, status: PrintJobStatus | None = None
-) -> list[PrintJob]:
-    """The jobs `user` may see, newest first: a vendor's own company's, or all for staff."""
-    query = select(PrintJob).order_by(PrintJob.created_at.desc(), PrintJob.id.desc())
+def visible_jobs_query(user: User, *, status: PrintJobStatus | None = None) -> Select[Any]:
+    """The jobs `user` may see, unordered: a vendor's own company's, or all for staff."""
+    query = select(PrintJob)
     if not _is_staff(user):
         query = query.where(PrintJob.vendor_id == user.vendor_id)
     if status is not None:
         query = query.where(PrintJob.status == status)
-    return list(session.scalars(query))
+    return query
+
+
+def visible_jobs(
+    session: Session, user: User, *, status: PrintJobStatus | None = None
+) -> list[PrintJob]:
+    """The jobs `user` may see, newest first."""
+    query = visible_jobs_query(user, status=status)
+    return list(session.scalars(query.order_by(PrintJob.created_at.desc(), PrintJob.id.desc())))
 
 
 def visible_job(session: Session, user: User, job_id: int) -> PrintJob:

@@ -29,7 +29,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     ForeignKey,
     Index,
     Integer,
@@ -43,11 +42,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from campaign_manager.core.crypto import CredentialsUnreadable, EncryptedText, credential_cipher
-from campaign_manager.core.db import Base, StrEnumType, utcnow
+from campaign_manager.core.db import Base, BigId, StrEnumType, utcnow
 from campaign_manager.core.security import webhook_url_problem
 
-# One row per event per subscription adds up: 64-bit ids (SQLite's INTEGER already is).
-BigId = BigInteger().with_variant(Integer, "sqlite")
 MAX_URL_LENGTH = 2000
 MAX_DESCRIPTION_LENGTH = 200
 

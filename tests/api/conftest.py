@@ -57,3 +57,24 @@ def api(app, tokens) -> SimpleNamespace:
     """`api.admin.get(...)`, `api.marketer.post(...)`, ..., and `api.anonymous`."""
     clients = {role: ApiClient(app, secret) for role, secret in tokens.items()}
     return SimpleNamespace(**clients, anonymous=ApiClient(app, None))
+
+
+def bare_print_job(db, vendor, key: str):
+    """A print job row without files: enough for access checks, without rendering a PDF
+    (tests/api/test_print_jobs.py uses real ones)."""
+    from datetime import date
+
+    from campaign_manager.channels.print_jobs import PrintJob
+
+    job = PrintJob(
+        idempotency_key=key,
+        vendor_id=vendor.id,
+        title="Bare job",
+        quantity=10,
+        profile="letter",
+        paper_stock="100 lb gloss text",
+        due_date=date(2030, 1, 1),
+    )
+    db.add(job)
+    db.flush()
+    return job

@@ -23,6 +23,7 @@ from campaign_manager.core.webhooks import (
     queue_test_event,
 )
 from campaign_manager.web.authz import allowed_roles_of
+from tests.api.conftest import bare_print_job
 
 ANONYMOUS = "anonymous"
 
@@ -30,6 +31,7 @@ SAMPLE_ARGUMENTS = {
     "contact_id": lambda samples: samples.contact.id,
     "segment_id": lambda samples: samples.segment.id,
     "job_id": lambda samples: samples.import_job.id,
+    "print_job_id": lambda samples: samples.print_job.id,
     "subscription_id": lambda samples: samples.subscription.id,
     "webhook_delivery_id": lambda samples: samples.webhook_delivery.id,
 }
@@ -57,12 +59,15 @@ MUST_BE_FORBIDDEN = {
     ("api_webhooks.list_deliveries", "GET", Role.VIEWER),
     ("api_webhooks.redeliver_event", "POST", Role.VENDOR),
 }
+# A vendor's token reads print jobs (its own company's: tests/api/test_print_jobs.py).
 MUST_BE_ALLOWED = {
     ("api_contacts.list_contacts", "GET", Role.VIEWER),
     ("api_contacts.create", "POST", Role.MARKETER),
     ("api_contacts.delete_contact", "DELETE", Role.ADMIN),
     ("api_segments.members", "GET", Role.APPROVER),
     ("api_contact_imports.start", "POST", Role.MARKETER),
+    ("api_print_jobs.list_print_jobs", "GET", Role.VENDOR),
+    ("api_print_jobs.get_print_job", "GET", Role.VENDOR),
     ("api_webhooks.create", "POST", Role.ADMIN),
     ("api_webhooks.list_deliveries", "GET", Role.ADMIN),
 }
@@ -70,6 +75,7 @@ MUST_BE_ALLOWED = {
 
 @pytest.fixture
 def samples(db, users):
+    print_job = bare_print_job(db, users["vendor"].vendor, "access-walk")
     contact = create_contact(db, "sample@example.org")
     segment = create_segment(db, "Sample", {"type": "all", "rules": []})
     job = ImportJob(
@@ -87,6 +93,7 @@ def samples(db, users):
         contact=contact,
         segment=segment,
         import_job=job,
+        print_job=print_job,
         subscription=subscription,
         webhook_delivery=webhook_delivery,
     )
@@ -152,3 +159,12 @@ def test_every_api_route_for_every_role(app, api, samples, who):
 def test_every_api_view_declares_its_roles(app):
     for rule, _method in api_routes(app):
         assert allowed_roles_of(app.view_functions[rule.endpoint]), rule.endpoint
+
+
+def test_every_api_post_honours_idempotency_keys(app):
+    """The document promises Idempotency-Key on every POST (api/__init__.py), so each POST
+    view must carry @idempotent."""
+    for rule, method in api_routes(app):
+        if method == "POST":
+            view = app.view_functions[rule.endpoint]
+            assert getattr(view, "honours_idempotency_key", False), f"{rule.endpoint}: @idempotent"

@@ -8,7 +8,13 @@ from sqlalchemy import event
 from audiences.contacts import AudienceError, record_consent
 from audiences.models import ConsentChannel, ConsentStatus, ContactRole, SuppressionReason
 from audiences.privacy import erase_contact
-from audiences.recipients import RecipientStatus, SkipReason, recipient_batches, recipient_for
+from audiences.recipients import (
+    RecipientStatus,
+    SkipReason,
+    recipient_batches,
+    recipient_for,
+    recipients_for,
+)
 from audiences.segments import create_segment, find_segment
 from audiences.suppression import suppress
 from tests.audiences.conftest import add_contact
@@ -150,3 +156,20 @@ def test_unknown_channel_kinds_and_segments_are_refused(db):
         next(recipient_batches(db, segment.id, "fax"))
     with pytest.raises(AudienceError, match="no segment #999"):
         next(recipient_batches(db, 999, "email"))
+
+
+def test_many_recipients_at_once_are_classified_as_one_by_one(db):
+    adult = add_contact(db, "adult@example.org", birth_date=date(1990, 1, 1))
+    child = add_contact(db, "child@example.org", birth_date=date(2014, 6, 1))
+    gone = add_contact(db, "gone@example.org", birth_date=date(1990, 1, 1))
+    for contact in (adult, child, gone):
+        record_consent(db, contact, ConsentChannel.EMAIL, ConsentStatus.GRANTED, "form")
+    suppress(db, "gone@example.org", SuppressionReason.UNSUBSCRIBED, "link")
+    db.commit()
+    ids = [adult.id, child.id, gone.id, 999_999]
+    together = recipients_for(db, ids, "email", today=TODAY)
+    assert set(together) == {adult.id, child.id, gone.id}  # an unknown id is simply absent
+    for contact_id, recipient in together.items():
+        assert recipient == recipient_for(db, contact_id, "email", today=TODAY)
+    assert together[gone.id].status is RecipientStatus.SUPPRESSED
+    assert recipients_for(db, [], "email") == {}
