@@ -736,6 +736,8 @@ def bench(
 ) -> None:
     """Run the benchmarks NAME ... (default: all) and print a table of the results.
 
+    NAME: email, segments, import, materialize, print, mjml, scheduler, web.
+
     Each prepares its own data in databases it creates and drops, and measures a baseline
     doing the same work in the same run. See docs/benchmarks.md.
     """
