@@ -9,7 +9,7 @@ from campaign_manager.api import idempotency  # noqa: F401
 from campaign_manager.campaigns import models as campaign_models  # noqa: F401
 from campaign_manager.channels import models as channel_models  # noqa: F401
 from campaign_manager.channels import print_jobs  # noqa: F401
-from campaign_manager.core import accounts, api_tokens  # noqa: F401
+from campaign_manager.core import accounts, api_tokens, feed_tokens  # noqa: F401
 from campaign_manager.core import webhooks as webhook_models  # noqa: F401
 from campaign_manager.core.db import Base
 from creatives import models as creatives_models  # noqa: F401

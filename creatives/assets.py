@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from campaign_manager.core.config import AssetSettings
@@ -411,16 +411,12 @@ def asset_bytes(session: Session, asset: Asset) -> bytes:
     return storage_of(session).get(asset.sha256)
 
 
-def find_assets(
-    session: Session,
-    *,
-    kind: AssetKind | None = None,
-    tag: str = "",
-    text: str = "",
-    limit: int = 200,
-) -> list[Asset]:
-    """Library search: by kind, by tag, and by words in title, file name, alt text or credit."""
-    query = select(Asset).order_by(Asset.created_at.desc(), Asset.id.desc()).limit(limit)
+def assets_query(
+    *, kind: AssetKind | None = None, tag: str = "", text: str = ""
+) -> Select[tuple[Asset]]:
+    """Library search, unordered: by kind, by tag, and by words in title, file name, alt text
+    or credit."""
+    query = select(Asset)
     if kind is not None:
         query = query.where(Asset.kind == kind)
     if tag.strip():
@@ -437,7 +433,22 @@ def find_assets(
                 func.lower(Asset.credit).like(pattern),
             )
         )
-    return list(session.scalars(query))
+    return query
+
+
+def find_assets(
+    session: Session,
+    *,
+    kind: AssetKind | None = None,
+    tag: str = "",
+    text: str = "",
+    limit: int = 200,
+) -> list[Asset]:
+    """The library's newest matching assets (see assets_query)."""
+    query = assets_query(kind=kind, tag=tag, text=text)
+    return list(
+        session.scalars(query.order_by(Asset.created_at.desc(), Asset.id.desc()).limit(limit))
+    )
 
 
 def all_tags(session: Session) -> list[str]:

@@ -110,9 +110,35 @@ def _document_headers(spec_paths: dict) -> None:
 
 def resources():
     """The resource modules, each with a `blp`; add a new one here."""
-    from campaign_manager.api import contact_imports, contacts, print_jobs, segments, webhooks
+    from campaign_manager.api import (
+        assets,
+        calendar_feed,
+        campaigns,
+        channel_accounts,
+        contact_imports,
+        contacts,
+        creatives,
+        deliveries,
+        events,
+        print_jobs,
+        segments,
+        webhooks,
+    )
 
-    return [contacts, contact_imports, segments, print_jobs, webhooks]
+    return [
+        contacts,
+        contact_imports,
+        segments,
+        campaigns,
+        channel_accounts,
+        deliveries,
+        events,
+        print_jobs,
+        assets,
+        creatives,
+        webhooks,
+        calendar_feed,
+    ]
 
 
 def register_api(app: Flask) -> CampaignManagerApi:

@@ -130,3 +130,11 @@ class ApiSchema(ma.Schema):
         if errors:
             raise ma.ValidationError(errors)
         return data
+
+
+def id_field(*, big: bool = False, **kwargs: Any) -> ma.fields.Integer:
+    """An id in a body or query (`"creative_id": 5`, `?campaign=3`): 1 up to what the column
+    holds (BigIdConverter's range for 64-bit ids), so a huge number is a 422, not a database
+    error."""
+    converter = BigIdConverter if big else IdConverter
+    return ma.fields.Integer(validate=ma.validate.Range(min=1, max=converter.max_id), **kwargs)

@@ -57,3 +57,10 @@ def with_etag(response: Response, representation: Any) -> Response:
             not_modified.headers["ETag"] = tag
             return not_modified
     return response
+
+
+def check_if_match_when_sent(current: Any) -> None:
+    """For actions (POST .../approve): If-Match is optional, but a stale one still gets 412,
+    so a client may say "only if nobody changed it since I looked"."""
+    if request.headers.get("If-Match") is not None:
+        require_if_match(current)

@@ -34,6 +34,7 @@ class DeliveryFilter:
     until: datetime | None = None
     # Part of the recipient key (an address, a contact id, a target name).
     recipient: str = ""
+    contact_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ def _filtered(query: Select, filters: DeliveryFilter) -> Select:
         query = query.where(Delivery.updated_at >= filters.since)
     if filters.until is not None:
         query = query.where(Delivery.updated_at < filters.until)
+    if filters.contact_id is not None:
+        query = query.where(Delivery.contact_id == filters.contact_id)
     if filters.recipient.strip():
         query = query.where(
             func.lower(Delivery.recipient_key).like(
@@ -79,6 +82,11 @@ def _filtered(query: Select, filters: DeliveryFilter) -> Select:
             )
         )
     return query
+
+
+def filtered_deliveries(filters: DeliveryFilter) -> Select[tuple[Delivery]]:
+    """The matching deliveries, unordered: for callers that page by their own keys (the API)."""
+    return _filtered(select(Delivery).join(Step, Step.id == Delivery.step_id), filters)
 
 
 def delivery_page(

@@ -52,6 +52,10 @@ class WorkflowError(Exception):
     """A transition that is not allowed; the message says why and is safe to show."""
 
 
+class TransitionNotPermitted(WorkflowError):
+    """The transition exists, but not for this person (their role, or their own campaign)."""
+
+
 def transition(
     session: Session,
     campaign: Campaign,
@@ -66,7 +70,7 @@ def transition(
     if user is not None:
         allowed_roles = ALLOWED[(current, to)]
         if user.role is not Role.ADMIN and user.role not in allowed_roles:
-            raise WorkflowError(
+            raise TransitionNotPermitted(
                 f"Your role ({user.role.value}) cannot move a campaign from "
                 f"{_label(current)} to {_label(to)}."
             )
@@ -74,7 +78,9 @@ def transition(
         raise WorkflowError("Add at least one step before submitting the campaign for review.")
     if to is S.APPROVED and user is not None:
         if campaign.created_by_id == user.id and user.role is not Role.ADMIN:
-            raise WorkflowError("You cannot approve a campaign you created; another approver must.")
+            raise TransitionNotPermitted(
+                "You cannot approve a campaign you created; another approver must."
+            )
         campaign.approved_by_id = user.id
         campaign.approved_at = utcnow()
     sent_back = to is S.DRAFT and current is S.IN_REVIEW and user and user.role is Role.APPROVER

@@ -70,6 +70,9 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 5000
     threads: int = 8
+    # How long the dashboard, a running campaign's progress and the segment builder's live
+    # count reuse what they counted (shown with its time); 0 counts on every request.
+    counts_max_age_seconds: float = 5.0
 
 
 @dataclass

@@ -89,9 +89,9 @@ from audiences.segments import (
     update_segment,
 )
 from audiences.suppression import lift_suppression, suppress, suppression_for
-from campaign_manager.core.db import utcnow
 from campaign_manager.extensions import db
 from campaign_manager.web.authz import ADMINS_ONLY, EDITORS, STAFF, requires_role
+from campaign_manager.web.counts import counts_cache
 from campaign_manager.web.settings import EmptyForm
 
 log = logging.getLogger(__name__)
@@ -143,11 +143,21 @@ class ContactFilterForm(FlaskForm):
 @requires_role(*STAFF)
 def contacts():
     form = ContactFilterForm(request.args)
+    # The pick-lists walk the school and region indexes (a few hundred look-ups each): the
+    # same for everyone, so taken with the counts, at most every few seconds.
+    pick_lists = (
+        counts_cache()
+        .get(
+            "contact pick-lists",
+            lambda: {c: distinct_values(db.session, c) for c in ("school", "region")},
+        )
+        .value
+    )
     form.school.choices = [SelectChoice("", "Any school")] + [
-        SelectChoice(s, s) for s in distinct_values(db.session, "school")
+        SelectChoice(s, s) for s in pick_lists["school"]
     ]
     form.region.choices = [SelectChoice("", "Any region")] + [
-        SelectChoice(r, r) for r in distinct_values(db.session, "region")
+        SelectChoice(r, r) for r in pick_lists["region"]
     ]
     form.validate()
     where = ContactFilter(
@@ -667,25 +677,32 @@ def preview_segment():
     slug = body.get("slug") if isinstance(body.get("slug"), str) else None
     try:
         rule = parse_rule(body["rules"])
-        count = count_members(db.session, rule, slug=slug)
-        members = preview_members(db.session, rule, slug=slug)
     except SegmentRuleError as exc:
         return jsonify(problems=[{"path": p.path, "message": p.message} for p in exc.problems]), 422
-    return jsonify(
-        count=count,
-        counted_at=format_time(utcnow()),
-        members=[
-            {
-                "id": m.id,
-                "name": m.name,
-                "email": m.email or "",
-                "role": m.role.value,
-                "school": m.school,
-                "url": url_for("audiences.contact", contact_id=m.id),
-            }
-            for m in members
-        ],
-    )
+
+    def count_and_preview() -> dict[str, Any]:
+        members = preview_members(db.session, rule, slug=slug)
+        return {
+            "count": count_members(db.session, rule, slug=slug),
+            "members": [
+                {
+                    "id": m.id,
+                    "name": m.name,
+                    "email": m.email or "",
+                    "role": m.role.value,
+                    "school": m.school,
+                    "url": url_for("audiences.contact", contact_id=m.id),
+                }
+                for m in members
+            ],
+        }
+
+    # Counting a segment reads every contact (a sequential scan at a million); the same
+    # rules asked again within a few seconds (the builder re-asking, a colleague on the
+    # same segment) get the count already taken, with the time it was taken.
+    key = ("segment preview", json.dumps(body["rules"], sort_keys=True), slug)
+    counted = counts_cache().get(key, count_and_preview)
+    return jsonify(**counted.value, counted_at=counted.as_of)
 
 
 @bp.route("/segments/<int:segment_id>/count", methods=["POST"])

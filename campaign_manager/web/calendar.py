@@ -115,6 +115,13 @@ def index():
 @bp.route("/export.ics")
 @requires_role(*STAFF)
 def export():
+    return ics_response()
+
+
+def ics_response() -> Response:
+    """The iCalendar file of the steps between the query's `from` and `to` dates (a month
+    back and a year ahead by default), of one `campaign` or all. The subscription feed
+    (api/calendar_feed.py) answers with the same."""
     today = utcnow().date()
     first = _date_arg("from", today - timedelta(days=EXPORT_DAYS_BACK))
     last = _date_arg("to", today + timedelta(days=EXPORT_DAYS_AHEAD))

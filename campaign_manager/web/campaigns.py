@@ -70,11 +70,13 @@ from campaign_manager.campaigns.wizard import Stage, StageErrors
 from campaign_manager.campaigns.workflow import WorkflowError, transition
 from campaign_manager.channels.base import ChannelKind
 from campaign_manager.core.accounts import User, Vendor
+from campaign_manager.core.db import utcnow
 from campaign_manager.extensions import db
 from campaign_manager.web.authz import APPROVERS, EDITORS, STAFF, requires_role
 from campaign_manager.web.charts import Series, bar_chart
+from campaign_manager.web.counts import Counted, counts_cache
 from creatives.social_rules import Network
-from schedulers.progress import campaign_progress, dry_run_step
+from schedulers.progress import CampaignProgress, campaign_progress, dry_run_step
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -742,6 +744,22 @@ def _step_names(campaign: Campaign) -> dict[str, dict[int, str]]:
 # --- the campaign page ------------------------------------------------------------------------
 
 
+def _counted_progress(campaign: Campaign) -> Counted[CampaignProgress]:
+    """The campaign's progress: cached for a few seconds while it runs, exact otherwise.
+
+    A running campaign's counts change with every batch the workers finish, and counting a
+    million deliveries takes most of a second, so its page and poller share one count for
+    `[server] counts_max_age_seconds`. Once it stops running (completed, cancelled, paused)
+    its numbers are counted on every request: the poll that sees it finished, and the one
+    that stops the poller, show the exact final numbers.
+    """
+    if campaign.status is not CampaignStatus.RUNNING:
+        return Counted(campaign_progress(db.session, campaign), utcnow())
+    return counts_cache().get(
+        ("campaign progress", campaign.id), lambda: campaign_progress(db.session, campaign)
+    )
+
+
 @bp.route("/<int:campaign_id>")
 @requires_role(*STAFF)
 def show(campaign_id: int):
@@ -758,10 +776,12 @@ def show(campaign_id: int):
             )
         )
     }
+    counted = _counted_progress(campaign)
     return render_template(
         "campaigns/campaign.html",
         campaign=campaign,
-        progress=campaign_progress(session, campaign),
+        progress=counted.value,
+        counted_as_of=counted.as_of,
         statuses=[s.value for s in DeliveryStatus],
         people=people,
         names=_step_names(campaign),
@@ -777,7 +797,8 @@ def show(campaign_id: int):
 @requires_role(*STAFF)
 def progress(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
-    response = jsonify(campaign_progress(db.session, campaign).as_json())
+    counted = _counted_progress(campaign)
+    response = jsonify({**counted.value.as_json(), "counted_at": counted.as_of})
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -11,6 +11,7 @@ from campaign_manager.core.accounts import Role
 from campaign_manager.core.db import utcnow
 from campaign_manager.extensions import db
 from campaign_manager.web.authz import EVERYONE, can, requires_role
+from campaign_manager.web.counts import counts_cache
 from schedulers.progress import workspace_overview
 
 bp = Blueprint("main", __name__)
@@ -56,5 +57,8 @@ def nav_items() -> list[NavItem]:
 def dashboard():
     if current_user.role is Role.VENDOR:
         return redirect(url_for("print_jobs.index"))
-    overview = workspace_overview(db.session, utcnow())
-    return render_template("main/dashboard.html", overview=overview)
+    # The same for every user, so one count serves everyone for a few seconds.
+    counted = counts_cache().get("dashboard", lambda: workspace_overview(db.session, utcnow()))
+    return render_template(
+        "main/dashboard.html", overview=counted.value, counted_as_of=counted.as_of
+    )

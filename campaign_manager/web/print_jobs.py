@@ -24,6 +24,7 @@ from campaign_manager.channels.print_jobs import (
     MAX_TRACKING_LENGTH,
     PrintFileKind,
     PrintJobError,
+    PrintJobFile,
     PrintJobNotFound,
     PrintJobStatus,
     change_status,
@@ -32,7 +33,7 @@ from campaign_manager.channels.print_jobs import (
     visible_job,
     visible_jobs,
 )
-from campaign_manager.core.accounts import Role
+from campaign_manager.core.accounts import Role, User
 from campaign_manager.core.storage import BlobNotFound, storage_of
 from campaign_manager.extensions import db
 from campaign_manager.web.authz import EVERYONE, requires_role
@@ -113,12 +114,23 @@ def download(job_id: int, position: int):
         job_file = visible_file(db.session, current_user, job_id, position)
     except PrintJobNotFound:
         abort(404)
+    return stream_job_file(job_file, current_user)
+
+
+def stream_job_file(job_file: PrintJobFile, user: User):
+    """The file as a streamed download, with its name, length and SHA-256; Range requests
+    resume it and If-None-Match answers 304. The API's downloads answer the same way.
+
+    A vendor's first download moves the job from ready to downloaded (committed here).
+    """
     try:
         stream = storage_of(db.session).open(job_file.sha256)
     except BlobNotFound:
-        log.error("print job %s: file %s is missing from the storage", job_id, job_file.sha256)
+        log.error(
+            "print job %s: file %s is missing from the storage", job_file.job_id, job_file.sha256
+        )
         abort(404)
-    if record_download(db.session, job_file, current_user):
+    if record_download(db.session, job_file, user):
         db.session.commit()
     response = send_file(
         stream,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -24,6 +24,12 @@ from campaign_manager.core.accounts import (
 )
 from campaign_manager.core.api_tokens import ApiToken, create_token, revoke_token, tokens_of
 from campaign_manager.core.db import utcnow
+from campaign_manager.core.feed_tokens import (
+    CalendarFeedToken,
+    create_feed_token,
+    feed_tokens_of,
+    revoke_feed_token,
+)
 from campaign_manager.core.security import verify_password
 from campaign_manager.extensions import db
 from campaign_manager.web.authz import ADMINS_ONLY, EDITORS, EVERYONE, STAFF, requires_role
@@ -293,3 +299,69 @@ def revoke_api_token(token_id: int):
     db.session.commit()
     flash(f"The token {token.name} is revoked; programs using it get 401 from now on.", "success")
     return redirect(url_for("settings.api_tokens"))
+
+
+# --- calendar feeds ------------------------------------------------------------------------
+
+
+class CalendarFeedForm(FlaskForm):
+    name = StringField(
+        "Name",
+        validators=[DataRequired(), Length(max=100)],
+        description="Where you subscribe, for example: Outlook at work.",
+    )
+
+
+def _feed_url(secret: str) -> str:
+    base = current_app.extensions["settings"].app.base_url.rstrip("/")
+    return base + url_for("api_calendar_feed.feed", token=secret)
+
+
+def _calendar_feeds_page(form: CalendarFeedForm, new_url: str | None = None, status: int = 200):
+    return (
+        render_template(
+            "settings/calendar_feeds.html",
+            form=form,
+            feeds=feed_tokens_of(db.session, current_user),
+            new_url=new_url,
+            action=EmptyForm(),
+        ),
+        status,
+    )
+
+
+@bp.route("/calendar-feeds")
+@requires_role(*STAFF)
+def calendar_feeds():
+    return _calendar_feeds_page(CalendarFeedForm())
+
+
+@bp.route("/calendar-feeds", methods=["POST"])
+@requires_role(*STAFF)
+def create_calendar_feed():
+    form = CalendarFeedForm()
+    if not form.validate_on_submit():
+        return _calendar_feeds_page(form, status=400)
+    try:
+        created = create_feed_token(db.session, current_user, form.name.data)
+    except AccountError as exc:
+        form.name.errors.append(str(exc))
+        return _calendar_feeds_page(form, status=400)
+    db.session.commit()
+    # Shown on this page only: the database keeps just the token's hash.
+    return _calendar_feeds_page(CalendarFeedForm(formdata=None), new_url=_feed_url(created.secret))
+
+
+@bp.route("/calendar-feeds/<int:feed_id>/revoke", methods=["POST"])
+@requires_role(*STAFF)
+def revoke_calendar_feed(feed_id: int):
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    feed = db.session.get(CalendarFeedToken, feed_id)
+    # Everyone revokes only their own feeds; another user's is as good as absent.
+    if feed is None or feed.user_id != current_user.id:
+        abort(404)
+    revoke_feed_token(feed)
+    db.session.commit()
+    flash(f"The feed {feed.name} is revoked; calendars subscribed to it stop updating.", "success")
+    return redirect(url_for("settings.calendar_feeds"))

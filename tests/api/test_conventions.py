@@ -368,3 +368,10 @@ def test_unknown_query_parameters_and_ids_out_of_range(api):
     assert huge.status_code == 404
     assert huge.mimetype == PROBLEM
     assert api.marketer.patch(f"/api/v1/contacts/{2**63}", json={}).status_code == 404
+
+
+def test_nul_in_a_query_is_a_field_problem_not_an_html_page(api):
+    response = api.viewer.get("/api/v1/contacts?school=Lincoln%00High")
+    assert response.status_code == 422
+    assert response.mimetype == PROBLEM
+    assert response.get_json()["errors"][0]["field"] == "query.school"

@@ -26,6 +26,8 @@ from audiences.models import ImportJob
 from audiences.segments import create_segment
 from campaign_manager.core.webhooks import create_subscription, queue_test_event
 from tests.api.conftest import bare_print_job
+from tests.campaigns.samples import make_campaign_samples
+from tests.creatives.samples import make_creative_samples
 
 EXAMPLES_PER_OPERATION = 8
 CHECKS = [
@@ -46,6 +48,8 @@ def existing_ids(db, users):
     segment = create_segment(db, "Fuzzed", {"type": "all", "rules": []})
     job = ImportJob(filename="f.csv", path="/nowhere/f.csv", header=["email"])
     db.add(job)
+    campaigns = make_campaign_samples(db, users)
+    creatives = make_creative_samples(db)
     # Nothing listens on port 9 (discard): a test event fails at once, as a refused connection.
     subscription, _secret = create_subscription(
         db, url="http://127.0.0.1:9/hook", event_types=["delivery.sent"]
@@ -56,6 +60,15 @@ def existing_ids(db, users):
         "contact_id": contacts[0].id,
         "segment_id": segment.id,
         "job_id": job.id,
+        "campaign_id": campaigns.campaign.id,
+        "step_id": campaigns.step.id,
+        "delivery_id": campaigns.delivery.id,
+        "account_id": campaigns.step.channel_account_id,
+        "creative_id": creatives.print_creative.id,
+        "asset_id": creatives.asset.id,
+        "number": 1,
+        "key": "parents",
+        "position": 0,
         "print_job_id": print_job.id,
         "subscription_id": subscription.id,
         "webhook_delivery_id": webhook_delivery.id,

@@ -238,3 +238,37 @@ def test_campaign_list_filters_by_status(client, db, world, make_campaign):
     assert "Draft one" in everything and "Collision careers" in everything
     running = client.get("/campaigns/?status=running").get_data(as_text=True)
     assert "Draft one" not in running and "Collision careers" in running
+
+
+def test_running_progress_is_counted_every_few_seconds_and_exact_once_it_stops(
+    app, client, db, world, make_campaign, add_deliveries
+):
+    from campaign_manager.web.counts import counts_cache
+
+    clock = [1000.0]
+    with app.app_context():
+        counts_cache().clock = lambda: clock[0]
+    campaign = running_campaign(db, world, make_campaign)
+    social, _ = campaign.steps
+    add_deliveries(social, ["sent", "pending"])
+    sign_in(client, world.users["viewer"])
+    url = f"/campaigns/{campaign.id}/progress.json"
+    first = client.get(url).get_json()
+    assert first["totals"]["counts"]["sent"] == 1 and first["counted_at"].endswith(" UTC")
+    page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert f"as of <span data-counted-at>{first['counted_at']}</span>" in page
+
+    add_deliveries(social, ["sent", "sent"], prefix="later")
+    clock[0] += 2
+    # While it runs, the poller gets the count of 2 s ago, with that time.
+    assert client.get(url).get_json() == first
+    clock[0] += 4
+    assert client.get(url).get_json()["totals"]["counts"]["sent"] == 3
+
+    add_deliveries(social, ["sent"], prefix="last")
+    transition(db, campaign, CampaignStatus.COMPLETED, None, "all sent")
+    db.commit()
+    # Finished: counted on every request, so the poll that stops the poller is exact
+    # without waiting for the cached count to age.
+    final = client.get(url).get_json()
+    assert final["status"] == "completed" and final["totals"]["counts"]["sent"] == 4

@@ -23,9 +23,12 @@ from pathlib import Path
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--figures", type=Path, help="JSON-lines file to add to (default: a new temporary one)"
+    )
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args()
-    figures_file = Path(tempfile.mkdtemp()) / "figures.jsonl"
+    figures_file = args.figures or Path(tempfile.mkdtemp()) / "figures.jsonl"
     env = {**os.environ, "CAMPAIGN_MANAGER_RELIABILITY_FIGURES": str(figures_file)}
     outcomes = []
     for run in range(1, args.runs + 1):
@@ -37,7 +40,7 @@ def main() -> int:
         if result.returncode:
             print(result.stdout[-5000:], file=sys.stderr)
     print_table(figures_file)
-    print(f"\n{outcomes.count(0)} of {len(outcomes)} runs passed")
+    print(f"\n{outcomes.count(0)} of {len(outcomes)} runs passed; figures in {figures_file}")
     return 1 if any(outcomes) else 0
 
 

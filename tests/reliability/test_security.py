@@ -22,6 +22,7 @@ from sqlalchemy import select
 from campaign_manager.api.auth import TOKEN_AUTH_ATTR
 from campaign_manager.campaigns.tracking import CLICK_PURPOSE, OPEN_PURPOSE, click_token
 from campaign_manager.channels.print_jobs import PrintJob
+from campaign_manager.core.api_tokens import create_token
 from campaign_manager.core.security import TokenSigner
 from tests.channels.print_samples import make_print_job, make_print_samples
 from tests.channels.smtp_server import free_port
@@ -186,6 +187,15 @@ def test_a_vendor_never_sees_another_vendors_job_whatever_the_id(app, db, users)
             response = client.post_form(f"/print-jobs/{job_id}/{action}", {"reason": "x"})
             if not own:
                 assert response.status_code == 404, f"POST {action} {job_id}"
+    # The same guessing through the API, with the vendor's own token.
+    secret = create_token(db, users["vendor"], "id guessing").secret
+    db.commit()
+    bearer = {"Authorization": f"Bearer {secret}"}
+    listed = client.get("/api/v1/print-jobs", headers=bearer).get_json()["data"]
+    assert [job["id"] for job in listed] == [mine.id]
+    for job_id in range(1, last_id + 4):
+        status = client.get(f"/api/v1/print-jobs/{job_id}", headers=bearer).status_code
+        assert status == (200 if job_id == mine.id else 404), f"API job {job_id}: {status}"
     db.expire_all()
     assert db.get(PrintJob, theirs.id).status == status_before
 

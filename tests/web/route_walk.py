@@ -20,6 +20,7 @@ from audiences.unsubscribe import unsubscribe_token
 from campaign_manager.api.auth import TOKEN_AUTH_ATTR
 from campaign_manager.channels.accounts import build_adapter
 from campaign_manager.core.api_tokens import create_token
+from campaign_manager.core.feed_tokens import create_feed_token
 from campaign_manager.core.security import TokenSigner
 from campaign_manager.core.webhooks import (
     WebhookDeliveryStatus,
@@ -52,6 +53,8 @@ SAMPLE_ARGUMENTS = {
     "position": lambda samples: 0,
     # The admin's own token: other users revoking it get 404, as if it did not exist.
     "token_id": lambda samples: samples.api_token.id,
+    # The admin's own calendar feed, likewise.
+    "feed_id": lambda samples: samples.feed_token.id,
     "subscription_id": lambda samples: samples.webhook_delivery.subscription_id,
     "webhook_delivery_id": lambda samples: samples.webhook_delivery.id,
 }
@@ -85,6 +88,7 @@ def samples(users, db, make_account, instance_path):
     db.add(import_job)
     suppression = suppress(db, "sample.suppressed@example.org", SuppressionReason.MANUAL, "test")
     api_token = create_token(db, users["admin"], "matrix token").token
+    feed_token = create_feed_token(db, users["admin"], "matrix feed").token
     # A receiver on a closed local port: the walk's "send test event" fails at once, offline.
     subscription, _secret = create_subscription(
         db, url="http://127.0.0.1:9/hook", event_types=["delivery.sent"]
@@ -95,6 +99,7 @@ def samples(users, db, make_account, instance_path):
     return SimpleNamespace(
         users=users,
         api_token=api_token,
+        feed_token=feed_token,
         webhook_delivery=webhook_delivery,
         campaigns=make_campaign_samples(db, users),
         contact=contact,

@@ -36,6 +36,7 @@
     setText("[data-total='done']", data.totals.done);
     setText("[data-total='sent']", data.totals.counts.sent);
     setText("[data-total='in_flight']", data.in_flight);
+    setText("[data-counted-at]", data.counted_at);
     var badge = document.querySelector("[data-campaign-status]");
     if (badge) {
       badge.textContent = data.status.replace("_", " ");
