@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from campaign_manager.channels.base import (
@@ -25,7 +25,10 @@ from campaign_manager.channels.base import (
 )
 from campaign_manager.channels.models import AccountStatus, ChannelAccount, RateLimits
 from campaign_manager.channels.registry import AdapterNotAvailable, adapter_class
-from campaign_manager.core.crypto import CredentialsUnreadable, credential_cipher
+from campaign_manager.core.crypto import (
+    CredentialsUnreadable,
+    rotate_encrypted_column,
+)
 from campaign_manager.core.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -364,27 +367,12 @@ class RotationResult:
 
 
 def rotate_credential_keys(session: Session) -> RotationResult:
-    """Re-encrypt every stored credential under the newest configured key.
-
-    Works on the stored ciphertext directly (MultiFernet.rotate), so a value that no
-    configured key can decrypt stops the rotation with the account's id instead of being
-    silently dropped.
-    """
-    cipher = credential_cipher()
-    rows = session.execute(text("SELECT id, credentials FROM channel_accounts ORDER BY id")).all()
-    reencrypted = 0
-    for account_id, token in rows:
-        if token is None or cipher.is_under_newest_key(token):
-            continue
-        try:
-            rotated = cipher.rotate(token)
-        except Exception as exc:
-            raise ChannelAccountError(f"channel account {account_id}: {exc}") from None
-        # Plain SQL on purpose: the value is already encrypted, the column type must not
-        # encrypt it again.
-        session.execute(
-            text("UPDATE channel_accounts SET credentials = :token WHERE id = :id"),
-            {"token": rotated, "id": account_id},
+    """Re-encrypt every stored credential under the newest configured key; a value that
+    no configured key can decrypt stops the rotation with the account's id."""
+    try:
+        accounts, reencrypted = rotate_encrypted_column(
+            session, "channel_accounts", "credentials", "channel account"
         )
-        reencrypted += 1
-    return RotationResult(len(rows), reencrypted)
+    except CredentialsUnreadable as exc:
+        raise ChannelAccountError(str(exc)) from None
+    return RotationResult(accounts, reencrypted)

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import Text
+from sqlalchemy import Text, column, select, table, update
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from campaign_manager.core.config import ConfigError, Settings
@@ -80,6 +81,34 @@ class CredentialCipher:
         except InvalidToken:
             return False
         return True
+
+
+def rotate_encrypted_column(
+    session: Session, table_name: str, column_name: str, row_label: str
+) -> tuple[int, int]:
+    """Re-encrypt every value of `table.column` under the newest key; return (rows, rotated).
+
+    Works on the stored ciphertext directly (MultiFernet.rotate), so a value that no
+    configured key can decrypt stops the rotation, naming its row ("<row_label> <id>"),
+    instead of being silently dropped.
+    """
+    cipher = credential_cipher()
+    # A bare table clause, not the model: its untyped column reads and writes the stored
+    # ciphertext as it is, where the model's column type would decrypt or encrypt it again.
+    stored = table(table_name, column("id"), column(column_name))
+    value = stored.c[column_name]
+    rows = session.execute(select(stored.c.id, value).order_by(stored.c.id)).all()
+    rotated = 0
+    for row_id, token in rows:
+        if token is None or cipher.is_under_newest_key(token):
+            continue
+        try:
+            new_token = cipher.rotate(token)
+        except Exception as exc:
+            raise CredentialsUnreadable(f"{row_label} {row_id}: {exc}") from None
+        session.execute(update(stored).where(stored.c.id == row_id).values({value: new_token}))
+        rotated += 1
+    return len(rows), rotated
 
 
 def generate_key() -> str:

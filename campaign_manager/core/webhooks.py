@@ -36,12 +36,14 @@ from sqlalchemy import (
     Text,
     func,
     select,
-    text,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from campaign_manager.core.crypto import CredentialsUnreadable, EncryptedText, credential_cipher
+from campaign_manager.core.crypto import (
+    EncryptedText,
+    rotate_encrypted_column,
+)
 from campaign_manager.core.db import Base, BigId, StrEnumType, utcnow
 from campaign_manager.core.security import webhook_url_problem
 
@@ -423,20 +425,7 @@ def redeliver(session: Session, delivery: WebhookDelivery) -> WebhookDelivery:
 
 def rotate_webhook_secrets(session: Session) -> int:
     """Re-encrypt every signing secret under the newest key (see `keys rotate`)."""
-    cipher = credential_cipher()
-    rotated = 0
-    rows = session.execute(text("SELECT id, secret FROM webhook_subscriptions ORDER BY id")).all()
-    for subscription_id, token in rows:
-        if token is None or cipher.is_under_newest_key(token):
-            continue
-        try:
-            new_token = cipher.rotate(token)
-        except CredentialsUnreadable as exc:
-            raise CredentialsUnreadable(f"webhook subscription {subscription_id}: {exc}") from None
-        # Plain SQL: the value is already encrypted, the column type must not encrypt it again.
-        session.execute(
-            text("UPDATE webhook_subscriptions SET secret = :token WHERE id = :id"),
-            {"token": new_token, "id": subscription_id},
-        )
-        rotated += 1
+    _rows, rotated = rotate_encrypted_column(
+        session, "webhook_subscriptions", "secret", "webhook subscription"
+    )
     return rotated
