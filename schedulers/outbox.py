@@ -86,6 +86,24 @@ def claim_rows(
     return ids
 
 
+def rows_held_by(
+    session: Session, model: Any, ids: Iterable[int], *, sending: enum.Enum, worker: str
+) -> dict[int, Any]:
+    """The rows among `ids` that this worker still holds, by id.
+
+    A row whose lease ran out and was taken over is not among them, so a slow worker can
+    never overwrite the newer owner's result (same columns as `claim_rows`).
+    """
+    return {
+        row.id: row
+        for row in session.scalars(
+            select(model).where(
+                model.id.in_(list(ids)), model.status == sending, model.worker == worker
+            )
+        )
+    }
+
+
 def requeue_expired_leases(
     session: Session,
     model: Any,
@@ -211,16 +229,13 @@ def record_outcomes(
     outcomes = list(outcomes)
     if not outcomes:
         return
-    rows = {
-        d.id: d
-        for d in session.scalars(
-            select(Delivery).where(
-                Delivery.id.in_([o.delivery_id for o in outcomes]),
-                Delivery.status == DeliveryStatus.SENDING,
-                Delivery.worker == worker,
-            )
-        )
-    }
+    rows = rows_held_by(
+        session,
+        Delivery,
+        [o.delivery_id for o in outcomes],
+        sending=DeliveryStatus.SENDING,
+        worker=worker,
+    )
     events = []
     for outcome in outcomes:
         delivery = rows.get(outcome.delivery_id)

@@ -37,7 +37,7 @@ from campaign_manager.core.webhooks import (
     note_failed,
     queue_test_event,
 )
-from schedulers.outbox import claim_rows, requeue_expired_leases
+from schedulers.outbox import claim_rows, requeue_expired_leases, rows_held_by
 from schedulers.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -133,16 +133,13 @@ def record_attempts(
     """Write each attempt's outcome on rows this worker still holds."""
     if not attempts:
         return
-    rows = {
-        row.id: row
-        for row in session.scalars(
-            select(WebhookDelivery).where(
-                WebhookDelivery.id.in_([a.delivery_id for a in attempts]),
-                WebhookDelivery.status == W.SENDING,
-                WebhookDelivery.worker == worker,
-            )
-        )
-    }
+    rows = rows_held_by(
+        session,
+        WebhookDelivery,
+        [a.delivery_id for a in attempts],
+        sending=W.SENDING,
+        worker=worker,
+    )
     for attempt in attempts:
         row = rows.get(attempt.delivery_id)
         if row is None:
