@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, case, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -61,6 +62,25 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def clean_token_name(name: str, *, kind: str, used_by: str) -> str:
+    """A token's name with its spaces tidied, or AccountError saying what is wrong."""
+    name = " ".join(name.split())
+    if not name:
+        raise AccountError(f"give the {kind} a name, such as {used_by}")
+    if len(name) > 100:
+        raise AccountError(f"a {kind}'s name has at most 100 characters")
+    return name
+
+
+def find_by_secret(session: Session, model: Any, secret: str, prefix: str) -> Any | None:
+    """The row of `model` (a token table with `token_hash`) whose secret this is, if any.
+
+    Anything not shaped like a secret of this kind is not looked up at all."""
+    if not secret.startswith(prefix) or len(secret) > 200:
+        return None
+    return session.scalar(select(model).where(model.token_hash == hash_token(secret)))
+
+
 @dataclass(frozen=True)
 class NewToken:
     token: ApiToken
@@ -77,11 +97,7 @@ def create_token(
     now: datetime | None = None,
 ) -> NewToken:
     now = now or utcnow()
-    name = " ".join(name.split())
-    if not name:
-        raise AccountError("give the token a name, such as the program that will use it")
-    if len(name) > 100:
-        raise AccountError("a token's name has at most 100 characters")
+    name = clean_token_name(name, kind="token", used_by="the program that will use it")
     if expires_in_days is not None and not 1 <= expires_in_days <= MAX_EXPIRY_DAYS:
         raise AccountError(f"a token expires after 1 to {MAX_EXPIRY_DAYS} days, or never")
     if not user.is_active:
@@ -105,9 +121,7 @@ def find_usable_token(
 ) -> ApiToken | None:
     """The token with this secret, if it may be used now; None when unknown, expired,
     revoked, or its user is disabled (the caller does not learn which)."""
-    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
-        return None
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
+    token = find_by_secret(session, ApiToken, secret, TOKEN_PREFIX)
     if token is None or not token.is_usable(now or utcnow()):
         return None
     return token

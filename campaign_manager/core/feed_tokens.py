@@ -22,7 +22,7 @@ from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from campaign_manager.core.accounts import AccountError, Role, User
-from campaign_manager.core.api_tokens import hash_token
+from campaign_manager.core.api_tokens import clean_token_name, find_by_secret, hash_token
 from campaign_manager.core.db import Base, utcnow
 
 FEED_TOKEN_PREFIX = "cmcal_"  # noqa: S105 - a public prefix, not a secret
@@ -57,11 +57,7 @@ class NewFeedToken:
 
 
 def create_feed_token(session: Session, user: User, name: str) -> NewFeedToken:
-    name = " ".join(name.split())
-    if not name:
-        raise AccountError("give the feed a name, such as the calendar app that will use it")
-    if len(name) > 100:
-        raise AccountError("a feed's name has at most 100 characters")
+    name = clean_token_name(name, kind="feed", used_by="the calendar app that will use it")
     if not user.is_active or user.role not in FEED_ROLES:
         raise AccountError(f"{user.email} cannot see the campaign calendar")
     secret = FEED_TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -74,11 +70,7 @@ def create_feed_token(session: Session, user: User, name: str) -> NewFeedToken:
 def find_usable_feed_token(session: Session, secret: str) -> CalendarFeedToken | None:
     """The feed token with this secret if it may be used now (not revoked, its user active
     and allowed the calendar); None otherwise, without saying which."""
-    if not secret.startswith(FEED_TOKEN_PREFIX) or len(secret) > 200:
-        return None
-    token = session.scalar(
-        select(CalendarFeedToken).where(CalendarFeedToken.token_hash == hash_token(secret))
-    )
+    token = find_by_secret(session, CalendarFeedToken, secret, FEED_TOKEN_PREFIX)
     if token is None or not token.is_usable():
         return None
     return token
