@@ -1,6 +1,6 @@
 """The one place that turns a RenderedMessage into an email: headers, MIME, checks.
 
-Every email adapter uses it: SMTP and the sandbox send the MIME from `build_email_message`;
+Every email adapter uses it: SMTP and the sandbox send the MIME from `encode_email`;
 the HTTP providers (SendGrid, Mailgun, Postmark) take the same headers from `email_headers`
 and the same addresses from `format_address`, so every message, whichever way it leaves,
 carries a Message-ID, List-Unsubscribe and List-Unsubscribe-Post (RFC 8058) and a
@@ -9,17 +9,21 @@ multipart/alternative text + HTML body.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email.utils
 import re
+import secrets
+from dataclasses import dataclass
 from datetime import datetime
+from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
 from html.parser import HTMLParser
 
-from campaign_manager.channels.base import Problem, RenderedMessage
+from campaign_manager.channels.base import MediaItem, Problem, RenderedMessage
 from campaign_manager.core.db import utcnow
 
+CRLF = "\r\n"
 ONE_CLICK = "List-Unsubscribe=One-Click"
 # Headers the builder writes itself from the message's fields; a copy in `headers` is ignored.
 STRUCTURAL_HEADERS = frozenset(
@@ -163,38 +167,116 @@ def validate_email_message(message: RenderedMessage) -> list[Problem]:
     return problems
 
 
-def build_email_message(message: RenderedMessage, *, date: datetime | None = None) -> EmailMessage:
+@dataclass(frozen=True)
+class EncodedEmail:
+    """An email as it goes on the wire: CRLF line ends, 7-bit, encoded headers."""
+
+    message_id: str
+    data: bytes
+
+
+def encode_email(message: RenderedMessage, *, date: datetime | None = None) -> EncodedEmail:
     """The MIME message for `message`: multipart/alternative text + HTML, with attachments.
 
-    Non-ASCII names and subjects are encoded by the SMTP policy (RFC 2047); bodies are
-    UTF-8, quoted-printable.
+    Written directly instead of through `email.message.EmailMessage`: the standard library's
+    policy machinery parsed and re-folded every header and quoted-printable-encoded every
+    body line in Python, 2.4 ms per 17 kB campaign email, most of the engine's cost per
+    email (`campaign-manager bench email`). Here the bodies go through `binascii.b2a_qp`
+    (C) and headers through `email.header.Header` only when they need encoding or folding.
+    Non-ASCII names and subjects are RFC 2047 encoded words; bodies are UTF-8,
+    quoted-printable, so they survive any relay unchanged, and so does a DKIM signature.
     """
-    mime = EmailMessage(policy=SMTP)
-    mime["From"] = Address(display_name=message.from_name, addr_spec=message.from_address)
-    mime["To"] = Address(display_name=message.to_name, addr_spec=message.to)
+    headers = [
+        _address_header("From", message.from_address, message.from_name),
+        _address_header("To", message.to, message.to_name),
+    ]
     if message.reply_to:
-        mime["Reply-To"] = message.reply_to
-    mime["Subject"] = message.subject
-    mime["Date"] = email.utils.format_datetime(date or utcnow())
-    for name, value in email_headers(message).items():
-        mime[name] = value
+        headers.append(_header("Reply-To", message.reply_to))
+    headers.append(_header("Subject", message.subject))
+    headers.append(_header("Date", email.utils.format_datetime(date or utcnow())))
+    extra = email_headers(message)
+    for name, value in extra.items():
+        headers.append(_header(name, value))
+    headers.append("MIME-Version: 1.0")
+
     text = message.text if message.text.strip() else text_from_html(message.html)
-    # Quoted-printable rather than 8bit: it survives any relay unchanged, and so does the
-    # DKIM signature over it.
-    mime.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    body = [_text_part("plain", text)]
     if message.html.strip():
-        mime.add_alternative(message.html, subtype="html", charset="utf-8", cte="quoted-printable")
-    for item in message.media:
-        maintype, _, subtype = item.content_type.partition("/")
-        mime.add_attachment(
-            item.data,
-            maintype=maintype or "application",
-            subtype=subtype or "octet-stream",
-            filename=item.filename,
+        body.append(_text_part("html", message.html))
+    content = body[0] if len(body) == 1 else _multipart("alternative", body)
+    if message.media:
+        content = _multipart("mixed", [content, *map(_attachment_part, message.media)])
+    data = "\r\n".join(headers).encode("ascii") + b"\r\n" + content
+    return EncodedEmail(extra["Message-ID"], data)
+
+
+# Line length RFC 5322 asks for (it allows up to 998); longer header lines are folded.
+_FOLD_AT = 78
+
+
+def _header(name: str, value: str) -> str:
+    """`Name: value`, folded, with non-ASCII text as RFC 2047 encoded words."""
+    value = _one_line(value)
+    if value.isascii() and len(name) + 2 + len(value) <= _FOLD_AT:
+        return f"{name}: {value}"
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    encoded = Header(value, charset, maxlinelen=_FOLD_AT, header_name=name)
+    return f"{name}: {encoded.encode(linesep=CRLF)}"
+
+
+def _address_header(name: str, address: str, display_name: str) -> str:
+    display_name = _one_line(display_name)
+    if not display_name:
+        return f"{name}: {address}"
+    if display_name.isascii():
+        # formataddr quotes a name with specials (commas, dots, quotes) as RFC 5322 asks.
+        return _header(name, email.utils.formataddr((display_name, address)))
+    encoded = Header(display_name, "utf-8", maxlinelen=_FOLD_AT, header_name=name)
+    return f"{name}: {encoded.encode(linesep=CRLF)} <{address}>"
+
+
+def _one_line(value: str) -> str:
+    # validate_email_message rejects line breaks in what the campaign author controls; a
+    # stray one in a contact's name must not start a new header.
+    return " ".join(value.splitlines()) if "\n" in value or "\r" in value else value
+
+
+def _text_part(subtype: str, text: str) -> bytes:
+    lines = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not lines.endswith("\n"):
+        lines += "\n"
+    encoded = binascii.b2a_qp(lines.replace("\n", CRLF).encode("utf-8"), istext=True)
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii") + encoded
+
+
+def _attachment_part(item: MediaItem) -> bytes:
+    maintype, _, subtype = item.content_type.partition("/")
+    content_type = f"{maintype or 'application'}/{subtype or 'octet-stream'}"
+    filename = _one_line(item.filename)
+    if filename.isascii():
+        disposition = 'attachment; filename="{}"'.format(
+            filename.replace("\\", "\\\\").replace('"', '\\"')
         )
-    return mime
+    else:
+        disposition = f"attachment; filename*={email.utils.encode_rfc2231(filename, 'utf-8')}"
+    encoded = base64.encodebytes(item.data).replace(b"\n", b"\r\n")
+    return (
+        f"Content-Type: {content_type}\r\n"
+        "Content-Transfer-Encoding: base64\r\n"
+        f"{_header('Content-Disposition', disposition)}\r\n\r\n"
+    ).encode("ascii") + encoded
 
 
-def mime_bytes(mime: EmailMessage) -> bytes:
-    """The message as it goes on the wire: CRLF line ends, encoded headers."""
-    return mime.as_bytes(policy=SMTP)
+def _multipart(subtype: str, parts: list[bytes]) -> bytes:
+    # "=_" never occurs in quoted-printable or base64 text, so no part can contain it.
+    boundary = f"=_{secrets.token_hex(16)}".encode("ascii")
+    separator = b"\r\n--" + boundary + b"\r\n"
+    return (
+        b'Content-Type: multipart/' + subtype.encode("ascii") + b'; boundary="' + boundary
+        + b'"\r\n\r\n--' + boundary + b"\r\n"
+        + separator.join(parts)
+        + b"\r\n--" + boundary + b"--\r\n"
+    )  # fmt: skip

@@ -30,9 +30,8 @@ from campaign_manager.channels.base import (
     SettingField,
 )
 from campaign_manager.channels.email_message import (
-    build_email_message,
     email_headers,
-    mime_bytes,
+    encode_email,
     validate_email_message,
 )
 from campaign_manager.core.db import utcnow
@@ -211,18 +210,18 @@ class SandboxEmailAdapter(_SandboxAdapter):
         return f"To {message.to}: {message.subject}"
 
     def record(self, message: RenderedMessage, idempotency_key: str) -> dict[str, Any]:
-        mime = build_email_message(message)
+        encoded = encode_email(message)
         return {
             "to": message.to,
             "to_name": message.to_name,
             "from": message.from_address,
             "from_name": message.from_name,
             "subject": message.subject,
-            "headers": email_headers(message) | {"Message-ID": mime["Message-ID"]},
+            "headers": email_headers(message) | {"Message-ID": encoded.message_id},
             "text": message.text,
             "html": message.html,
             "attachments": _media(message),
-            "mime": mime_bytes(mime).decode("utf-8", errors="replace"),
+            "mime": encoded.data.decode("ascii"),
         }
 
 

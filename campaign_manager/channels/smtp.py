@@ -29,11 +29,7 @@ from campaign_manager.channels.base import (
     Sent,
     SettingField,
 )
-from campaign_manager.channels.email_message import (
-    build_email_message,
-    mime_bytes,
-    validate_email_message,
-)
+from campaign_manager.channels.email_message import encode_email, validate_email_message
 
 log = logging.getLogger(__name__)
 
@@ -190,15 +186,15 @@ class SmtpAdapter:
         problems = self.validate(message)
         if problems:
             return Failed("; ".join(p.message for p in problems))
-        mime = build_email_message(message)
-        data = mime_bytes(mime)
+        encoded = encode_email(message)
+        data = encoded.data
         if self._dkim_configured():
             try:
                 data = self._dkim_sign(data)
             except ValueError as exc:
                 return Failed(str(exc), permanent=True)
         sender = self._setting("envelope_from") or message.from_address
-        message_id = str(mime["Message-ID"])
+        message_id = encoded.message_id
         # Twice at most: a reused connection may have died while idle; a fresh one may not.
         for _attempt in range(2):
             reused = self._connection is not None

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import email
+import email.header
 import email.policy
+import email.utils
 from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from campaign_manager.channels.base import MediaItem
 from campaign_manager.channels.email_message import (
-    build_email_message,
     email_headers,
-    mime_bytes,
+    encode_email,
     text_from_html,
     validate_email_message,
 )
@@ -18,14 +22,12 @@ from tests.channels.samples import UNSUBSCRIBE_URL, sample_email
 
 
 def parsed(message) -> email.message.EmailMessage:
-    return email.message_from_bytes(
-        mime_bytes(build_email_message(message)), policy=email.policy.default
-    )
+    return email.message_from_bytes(encode_email(message).data, policy=email.policy.default)
 
 
 def test_headers_and_alternative_parts():
     when = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
-    data = mime_bytes(build_email_message(sample_email(), date=when))
+    data = encode_email(sample_email(), date=when).data
     message = email.message_from_bytes(data, policy=email.policy.default)
     assert message["Date"] == "Mon, 02 Mar 2026 14:30:00 +0000"
     assert message["Message-ID"] == "<delivery-42.step-7@careers.example.org>"
@@ -109,3 +111,68 @@ def test_validation_names_each_problem():
     assert [p.field for p in problems] == ["to", "from_address", "subject", "text"]
     bad_header = validate_email_message(sample_email(headers={"X-Evil": "a\r\nBcc: x@y.org"}))
     assert [p.field for p in bad_header] == ["headers"]
+
+
+# Names, subjects and bodies as campaign authors and contacts write them: accents, curly
+# quotes, emoji, the address specials that need quoting, long lines and leading dots.
+_WORDS = st.text(
+    alphabet=st.characters(
+        categories=("L", "N", "P", "S", "Zs"), exclude_characters="\x85\xa0\u2028\u2029"
+    ),
+    max_size=120,
+).map(lambda value: " ".join(value.split()))
+_BODY = st.lists(
+    st.one_of(_WORDS, st.just(".leading dot"), st.just("From here"), st.text("x=", min_size=990)),
+    max_size=8,
+).map("\n".join)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(subject=_WORDS.filter(str.strip), to_name=_WORDS, from_name=_WORDS, text=_BODY, html=_BODY)
+def test_what_is_encoded_reads_back_unchanged(subject, to_name, from_name, text, html):
+    message = sample_email(
+        subject=subject, to_name=to_name, from_name=from_name, text=text or "-", html=html
+    )
+    data = encode_email(message).data
+    assert data.isascii() and max(len(line) for line in data.split(b"\r\n")) <= 998
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    assert parsed["Subject"] == subject
+    raw = email.message_from_bytes(data)  # compat32: headers exactly as written
+    assert _display_name(raw["To"]) == to_name
+    assert parsed["To"].addresses[0].addr_spec == message.to
+    assert _display_name(raw["From"]) == from_name
+    plain = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    # A blank text part is made from the HTML (test_html_only_messages_get_a_text_part).
+    expected = message.text if message.text.strip() else text_from_html(message.html)
+    assert plain == _ending_in_newline(expected)
+    if html.strip():
+        html_part = parsed.get_body(("html",)).get_content().replace("\r\n", "\n")
+        assert html_part == _ending_in_newline(html)
+    else:
+        assert parsed.get_content_type() == "text/plain"
+
+
+def _display_name(header: str) -> str:
+    """The name in `Name <address>`, decoded as RFC 2047 says: the whitespace between two
+    encoded words is ignored (the standard library's address parser keeps it)."""
+    unfolded = header.replace("\r\n", "").replace("\n", "")
+    if "=?" not in unfolded:
+        return email.utils.parseaddr(unfolded)[0]
+    encoded_name = unfolded.rpartition(" <")[0]
+    return str(email.header.make_header(email.header.decode_header(encoded_name)))
+
+
+def _ending_in_newline(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"
+
+
+def test_attachment_names_with_quotes_and_accents_read_back():
+    files = (
+        MediaItem('Fiche "été".pdf', "application/pdf", b"%PDF-1.7 one"),
+        MediaItem('plain "quoted" name.png', "image/png", b"\x89PNG two"),
+    )
+    message = parsed(sample_email(media=files))
+    attachments = list(message.iter_attachments())
+    assert [a.get_filename() for a in attachments] == [f.filename for f in files]
+    assert [a.get_content() for a in attachments] == [f.data for f in files]
+    assert [a.get_content_type() for a in attachments] == ["application/pdf", "image/png"]
