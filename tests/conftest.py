@@ -38,6 +38,8 @@ STRICT = os.environ.get("CAMPAIGN_MANAGER_TEST_STRICT", "") == "1"
 TEST_SECRET = "test-secret-key-that-is-long-enough"
 TEST_PASSWORD = "test-password-123"
 
+QUIET_HOURS_OFF = {"quiet_hours_start": "00:00", "quiet_hours_end": "00:00"}
+
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -163,6 +165,10 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
                 "postal_address": "Collision Careers Coalition, 1200 Main St, Columbus, OH 43215",
             },
             "database": {"url": database_url},
+            # Tests send at whatever hour they run: quiet hours (21:00-08:00 in the
+            # recipient's timezone by default) would hold real-time sends until morning.
+            # The tests of quiet hours set them with a fixed clock.
+            "delivery": QUIET_HOURS_OFF,
         }
     )
     app.config.update(TESTING=True)

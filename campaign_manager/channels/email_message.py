@@ -217,11 +217,31 @@ _FOLD_AT = 78
 def _header(name: str, value: str) -> str:
     """`Name: value`, folded, with non-ASCII text as RFC 2047 encoded words."""
     value = _one_line(value)
-    if value.isascii() and len(name) + 2 + len(value) <= _FOLD_AT:
-        return f"{name}: {value}"
-    charset = "us-ascii" if value.isascii() else "utf-8"
-    encoded = Header(value, charset, maxlinelen=_FOLD_AT, header_name=name)
+    if value.isascii():
+        return _folded(name, value)
+    encoded = Header(value, "utf-8", maxlinelen=_FOLD_AT, header_name=name)
     return f"{name}: {encoded.encode(linesep=CRLF)}"
+
+
+def _folded(name: str, value: str) -> str:
+    """`Name: value`, broken before spaces into lines of at most 78 characters where it can be.
+
+    Only between the value's words, so unfolding gives back the very value: the value never
+    starts on a line of its own, and a long URL (List-Unsubscribe) is never split.
+    """
+    first, *words = value.split(" ")
+    current = f"{name}: {first}"
+    if not words and len(current) <= _FOLD_AT:
+        return current
+    lines = []
+    for word in words:
+        if len(current) + 1 + len(word) > _FOLD_AT and current.strip():
+            lines.append(current)
+            current = " " + word
+        else:
+            current += " " + word
+    lines.append(current)
+    return CRLF.join(lines)
 
 
 def _address_header(name: str, address: str, display_name: str) -> str:
@@ -272,7 +292,7 @@ def _attachment_part(item: MediaItem) -> bytes:
 
 def _multipart(subtype: str, parts: list[bytes]) -> bytes:
     # "=_" never occurs in quoted-printable or base64 text, so no part can contain it.
-    boundary = f"=_{secrets.token_hex(16)}".encode("ascii")
+    boundary = f"=_{secrets.token_hex(12)}".encode("ascii")
     separator = b"\r\n--" + boundary + b"\r\n"
     return (
         b'Content-Type: multipart/' + subtype.encode("ascii") + b'; boundary="' + boundary

@@ -176,3 +176,17 @@ def test_attachment_names_with_quotes_and_accents_read_back():
     assert [a.get_filename() for a in attachments] == [f.filename for f in files]
     assert [a.get_content() for a in attachments] == [f.data for f in files]
     assert [a.get_content_type() for a in attachments] == ["application/pdf", "image/png"]
+
+
+def test_long_headers_fold_only_between_words():
+    long_url = UNSUBSCRIBE_URL + "?" + "x" * 120
+    subject = " ".join(["Scholarships, entry-level training, mentorship, a careers job board"] * 3)
+    data = encode_email(
+        sample_email(subject=subject, headers={"List-Unsubscribe": f"<{long_url}>"})
+    ).data
+    head = data.split(b"\r\n\r\n")[0]
+    assert b"List-Unsubscribe: <" + long_url.encode() + b">\r\n" in head
+    assert all(len(line) <= 78 for line in head.split(b"\r\n") if b"List-Unsubscribe:" not in line)
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert message["List-Unsubscribe"] == f"<{long_url}>"
+    assert message["Subject"] == subject

@@ -66,6 +66,7 @@ def test_every_member_gets_a_row_with_status_and_reason(app, db, users):
     db.commit()
     database = app.extensions["database"]
     settings = app.extensions["settings"]
+    settings.delivery.quiet_hours_start, settings.delivery.quiet_hours_end = "21:00", "08:00"
 
     result = materialize_step(database, kit.step.id, "once", settings, now=NOW)
 

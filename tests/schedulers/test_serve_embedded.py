@@ -42,6 +42,9 @@ postal_address = "Collision Careers Coalition, 1200 Main St, Columbus, OH 43215"
 url = "{database_url}"
 [scheduler]
 reconcile_seconds = 1.0
+[delivery]
+quiet_hours_start = "00:00"
+quiet_hours_end = "00:00"
 """
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGN_MANAGER_")}
