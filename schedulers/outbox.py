@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from campaign_manager.campaigns.models import (
     Campaign,
@@ -236,18 +237,67 @@ def record_outcomes(
         sending=DeliveryStatus.SENDING,
         worker=worker,
     )
-    events = []
+    recorded = []
+    sent: list[tuple[Delivery, Outcome]] = []
     for outcome in outcomes:
         delivery = rows.get(outcome.delivery_id)
         if delivery is None:
             continue
-        _apply(session, delivery, outcome, policy, now, rng)
-        if delivery.status in DELIVERY_EVENTS:
-            events.append(delivery_event(delivery))
+        recorded.append(delivery)
+        if isinstance(outcome.result, Sent) and outcome.final_status is None:
+            sent.append((delivery, outcome))
+        else:
+            _apply(session, delivery, outcome, policy, now, rng)
+    _record_sent(session, sent, worker, now)
+    events = [delivery_event(d) for d in recorded if d.status in DELIVERY_EVENTS]
     # One look at the subscriptions for the batch, after every row is changed, so the rows
     # are written together too (a query per row flushed each row on its own).
     record_events(session, events)
     session.flush()
+
+
+def _record_sent(
+    session: Session, sent: list[tuple[Delivery, Outcome]], worker: str, now: datetime
+) -> None:
+    """The common outcome, written with one UPDATE and one INSERT for the whole batch.
+
+    Through the ORM's unit of work, recording a batch of sent emails was a third of the
+    delivery worker's CPU (py-spy, `bench email`): history and relationship bookkeeping
+    for every row. The loaded objects get the new values without being marked changed,
+    so the flush leaves them alone and webhook events read the values written.
+    """
+    if not sent:
+        return
+    table = Delivery.__table__
+    changes = []
+    for delivery, outcome in sent:
+        values = {
+            "status": DeliveryStatus.SENT,
+            "external_id": outcome.result.external_id[:300],  # type: ignore[union-attr]
+            "attempts": delivery.attempts + (0 if outcome.before_send else 1),
+            "sent_at": now,
+            "error": "",
+            "reason": "",
+            "lease_until": None,
+            "updated_at": now,
+        }
+        for name, value in values.items():
+            set_committed_value(delivery, name, value)
+        changes.append({"delivery_id": delivery.id, **values})
+    session.execute(
+        update(table)
+        .where(
+            table.c.id == bindparam("delivery_id"),
+            table.c.status == DeliveryStatus.SENDING,
+            table.c.worker == worker,
+        )
+        .values({name: bindparam(name) for name in changes[0] if name != "delivery_id"}),
+        changes,
+    )
+    session.execute(
+        insert(Event.__table__),
+        [_event_row(delivery, EventKind.SENT, now) for delivery, _outcome in sent],
+    )
 
 
 # The outcomes that subscribers of outgoing webhooks hear about.
@@ -299,14 +349,7 @@ def _apply(
         delivery.status = outcome.final_status
         delivery.reason = getattr(result, "reason", "")
         return
-    if isinstance(result, Sent):
-        delivery.status = DeliveryStatus.SENT
-        delivery.external_id = result.external_id[:300]
-        delivery.sent_at = now
-        delivery.error = ""
-        delivery.reason = ""
-        session.add(_event(delivery, EventKind.SENT, now))
-        return
+    # Sent outcomes are written by _record_sent, the whole batch at once.
     if isinstance(result, RetryLater):
         delivery.error = result.reason
         if result.maybe_delivered and not outcome.idempotent:
@@ -352,18 +395,24 @@ def _retry_or_fail(
 
 
 def _event(delivery: Delivery, kind: EventKind, now: datetime, data: dict | None = None) -> Event:
+    return Event(**_event_row(delivery, kind, now, data))
+
+
+def _event_row(
+    delivery: Delivery, kind: EventKind, now: datetime, data: dict | None = None
+) -> dict[str, Any]:
     step = delivery.step
-    return Event(
-        kind=kind,
-        delivery_id=delivery.id,
-        campaign_id=step.campaign_id,
-        step_id=step.id,
-        contact_id=delivery.contact_id,
-        segment_slug=delivery.segment_slug,
-        channel_kind=step.channel_kind,
-        data=data or {},
-        occurred_at=now,
-    )
+    return {
+        "kind": kind,
+        "delivery_id": delivery.id,
+        "campaign_id": step.campaign_id,
+        "step_id": step.id,
+        "contact_id": delivery.contact_id,
+        "segment_slug": delivery.segment_slug,
+        "channel_kind": step.channel_kind,
+        "data": data or {},
+        "occurred_at": now,
+    }
 
 
 def recover_expired_leases(
