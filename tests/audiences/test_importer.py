@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select, text
 
+from audiences import importer
 from audiences.contacts import AudienceError, find_contact_by_email
 from audiences.export import export_contacts_csv
 from audiences.importer import (
@@ -57,6 +58,15 @@ def emails(db) -> list[str]:
     return list(db.scalars(select(Contact.email).order_by(Contact.id)))
 
 
+@pytest.fixture(params=["in process", "reader process"])
+def reading(request, monkeypatch):
+    """Run the test with the file read here, then with it read in a second process (for big
+    files): both must give the same outcome."""
+    if request.param == "reader process":
+        monkeypatch.setattr(importer, "READER_PROCESS_FROM_BYTES", 0)
+    return request.param
+
+
 def test_utf8_bom_and_crlf(app, db, tmp_path):
     job = run(app, db, tmp_path, b"\xef\xbb\xbfEmail,First Name\r\nann@example.org,Ann\r\n")
     assert (job.status, job.imported, job.rejected) == (ImportStatus.DONE, 1, 0)
@@ -87,7 +97,7 @@ def test_excel_semicolons_with_quoted_newlines_keep_line_numbers(app, db, tmp_pa
     assert find_contact_by_email(db, "cy@example.org").first_name == "Cy;Jr"
 
 
-def test_duplicates_in_the_file_and_in_the_database(app, db, tmp_path):
+def test_duplicates_in_the_file_and_in_the_database(app, db, tmp_path, reading):
     add_contact(db, "old@example.org", first_name="Old")
     content = "\n".join(
         [
@@ -110,7 +120,7 @@ def test_duplicates_in_the_file_and_in_the_database(app, db, tmp_path):
     assert emails(db) == ["old@example.org", "a@example.org", "b@example.org"]
 
 
-def test_wrong_column_counts_and_bad_values_are_rejected_row_by_row(app, db, tmp_path):
+def test_wrong_column_counts_and_bad_values_are_rejected_row_by_row(app, db, tmp_path, reading):
     content = (
         "email,role,graduation_year,birth_date,timezone\n"
         "a@example.org,student,2027,2011-04-05,America/Chicago\n"
@@ -184,7 +194,9 @@ def test_mapping_mistakes_are_explained():
     }
 
 
-def test_update_fills_given_cells_merges_tags_and_records_consent_changes(app, db, tmp_path):
+def test_update_fills_given_cells_merges_tags_and_records_consent_changes(
+    app, db, tmp_path, reading
+):
     first = run(
         app,
         db,
@@ -223,7 +235,7 @@ def test_update_fills_given_cells_merges_tags_and_records_consent_changes(app, d
     assert consents[1].source == f"import #{third.id}: third.csv"
 
 
-def test_an_import_stopped_half_way_resumes_after_its_last_batch(app, db, tmp_path):
+def test_an_import_stopped_half_way_resumes_after_its_last_batch(app, db, tmp_path, reading):
     content = "email\n" + "".join(f"p{i}@example.org\n" for i in range(7)) + "p1@example.org\n"
     job = start(db, tmp_path, content)
     factory = app.extensions["database"].sessionmaker
@@ -282,7 +294,7 @@ def execute_all(db, statements: list[str]) -> None:
     db.commit()
 
 
-def test_a_batch_that_fails_in_the_database_leaves_nothing_half_written(app, db, tmp_path):
+def test_a_batch_that_fails_in_the_database_leaves_nothing_half_written(app, db, tmp_path, reading):
     dialect = db.get_bind().dialect.name
     execute_all(db, REFUSE_BOOM[dialect])
     content = "email,consent_email\n" + "".join(
@@ -302,7 +314,9 @@ def test_a_batch_that_fails_in_the_database_leaves_nothing_half_written(app, db,
     assert (done.status, done.imported) == (ImportStatus.DONE, 5)
 
 
-def test_a_malformed_row_in_a_later_batch_stops_after_the_batches_before_it(app, db, tmp_path):
+def test_a_malformed_row_in_a_later_batch_stops_after_the_batches_before_it(
+    app, db, tmp_path, reading
+):
     # A reading error stops the import after the batches before it, which are kept whole.
     content = (
         "email\n"
@@ -408,3 +422,70 @@ def test_a_running_import_whose_heartbeat_stopped_counts_as_interrupted(db):
     job.heartbeat_at = now - timedelta(minutes=5)
     assert is_interrupted(job)
     assert prepare_resume(db, job).status is ImportStatus.QUEUED
+
+
+MIXED_ROWS = [
+    "email,first_name,role,birth_date,graduation_year,tags,consent_email,consent_print,notes",
+    "a@example.org,Ana,student,2008-05-01,2026,open house|mentor,yes,,back\\slash",
+    'b@example.org,"Ben\tTab",parent,,,,no,yes,"two\nlines"',
+    "A@EXAMPLE.ORG,Again,,,,,,,",
+    "not an address,X,,,,,,,",
+    "c@example.org,Cy,pilot,,,,,,",
+    "d@example.org,Di,educator,1/2/1980,,job fair,yes,no,",
+    "old@example.org,Olaf,employer,,,,yes,,changed",
+    "b@example.org,Ben later,,,,,,,",
+    "e@example.org,Eve,,,,,maybe,,",
+    "f@example.org,Fay,other,,,,unknown,,\\N",
+    "short@example.org,Short",
+]
+
+
+def stored(db) -> dict[str, list]:
+    """Everything an import stores, without ids, times and job numbers."""
+    email_of = dict(db.execute(select(Contact.id, Contact.email)).all())
+    skip = {"id", "created_at", "updated_at", "import_job_id"}
+    contacts = [
+        {k: v for k, v in row._mapping.items() if k not in skip}
+        for row in db.execute(select(Contact.__table__).order_by(Contact.email))
+    ]
+    tags = sorted((email_of[c], t) for c, t in db.execute(select(ContactTag.__table__)))
+    consents = sorted(
+        (email_of[c.contact_id], c.channel.value, c.status.value, c.source.split(": ")[1])
+        for c in db.scalars(select(Consent))
+    )
+    reports = [
+        (r.line, r.reason, list(r.values), r.email_hash)
+        for r in db.scalars(select(importer.ImportReject).order_by(importer.ImportReject.id))
+    ]
+    return {"contacts": contacts, "tags": tags, "consents": consents, "rejects": reports}
+
+
+def test_the_reader_process_stores_exactly_what_reading_here_does(app, db, tmp_path, monkeypatch):
+    content = "\n".join(MIXED_ROWS) + "\n"
+    mapping = {"notes": "attributes.notes"}
+    outcomes, results = [], []
+    used = []
+    in_reader = importer._checked_in_reader_process
+
+    def counted(part):
+        used.append(part.path.name)
+        return in_reader(part)
+
+    monkeypatch.setattr(importer, "_checked_in_reader_process", counted)
+    for from_bytes in (1 << 40, 0):  # read here, then in the reader process
+        monkeypatch.setattr(importer, "READER_PROCESS_FROM_BYTES", from_bytes)
+        add_contact(db, "old@example.org", first_name="Old")
+        db.commit()
+        job = run(app, db, tmp_path, content, batch_size=4, mapping=mapping, update=True)
+        outcomes.append((job.status, job.rows_done, job.imported, job.updated, job.rejected))
+        results.append(stored(db))
+        for model in (importer.ImportReject, Consent, ContactTag, Contact):
+            db.execute(delete(model))
+        db.commit()
+    assert used == ["contacts.csv"]  # only the second run
+    assert outcomes[0] == outcomes[1] == (ImportStatus.DONE, 11, 4, 1, 6)
+    assert results[0] == results[1]
+    contacts = {c["email"]: c for c in results[0]["contacts"]}
+    assert contacts["a@example.org"]["attributes"] == {"notes": "back\\slash"}
+    assert contacts["b@example.org"]["first_name"] == "Ben\tTab"
+    assert contacts["f@example.org"]["attributes"] == {"notes": "\\N"}
