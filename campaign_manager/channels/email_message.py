@@ -41,7 +41,8 @@ STRUCTURAL_HEADERS = frozenset(
         "Content-Transfer-Encoding",
     )
 )
-_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+# An address an email can be sent to or from as it is: no display name, quotes or spaces.
+EMAIL_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 _HTTPS_IN_ANGLES = re.compile(r"<(https://[^>]+)>")
 
 
@@ -136,11 +137,11 @@ def validate_email_message(message: RenderedMessage) -> list[Problem]:
     problems = []
     if not message.to:
         problems.append(Problem("to", "The message has no recipient address."))
-    elif not _ADDRESS.match(message.to) or not message.to.isascii():
+    elif not EMAIL_ADDRESS.match(message.to) or not message.to.isascii():
         problems.append(Problem("to", f"'{message.to}' is not a usable email address."))
     if not message.from_address:
         problems.append(Problem("from_address", "The message has no sender address."))
-    elif not _ADDRESS.match(message.from_address) or not message.from_address.isascii():
+    elif not EMAIL_ADDRESS.match(message.from_address) or not message.from_address.isascii():
         problems.append(
             Problem("from_address", f"'{message.from_address}' is not a usable sender address.")
         )

@@ -29,7 +29,11 @@ from campaign_manager.channels.base import (
     Sent,
     SettingField,
 )
-from campaign_manager.channels.email_message import encode_email, validate_email_message
+from campaign_manager.channels.email_message import (
+    EMAIL_ADDRESS,
+    encode_email,
+    validate_email_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -232,10 +236,12 @@ class SmtpAdapter:
         connection = self._connection
         assert connection is not None
         try:
-            code, reply = connection.mail(sender)
+            connection.putcmd("mail", f"FROM:{_angle_address(sender)}")
+            code, reply = connection.getreply()
             if code != 250:
                 return self._refused(code, reply, "the sender")
-            code, reply = connection.rcpt(recipient)
+            connection.putcmd("rcpt", f"TO:{_angle_address(recipient)}")
+            code, reply = connection.getreply()
             if code not in (250, 251):
                 return self._refused(code, reply, "the recipient")
             # DATA by hand instead of smtplib's data(): we must know whether the message
@@ -285,6 +291,19 @@ class SmtpAdapter:
             self._connection.rset()
         except (smtplib.SMTPException, OSError):
             self._discard()
+
+
+def _angle_address(address: str) -> str:
+    """`<address>` for MAIL FROM and RCPT TO.
+
+    smtplib's mail() and rcpt() parse every address with the email package's address
+    parser (6% of a delivery worker's CPU in bench email); an address that passed
+    validate_email_message has nothing to parse. Anything else (a configured bounce
+    address) still goes through smtplib's quoting.
+    """
+    if EMAIL_ADDRESS.match(address) and address.isascii():
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
 
 
 def _reply_text(code: int, reply: bytes | str) -> str:

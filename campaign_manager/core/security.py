@@ -52,9 +52,15 @@ class TokenSigner:
 
     def __init__(self, secret_key: str) -> None:
         self.secret_key = secret_key
+        # One per purpose, made once: every email signs several links (bench email).
+        self._serializers: dict[str, URLSafeTimedSerializer] = {}
 
     def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self.secret_key, salt=f"campaign-manager:{purpose}")
+        serializer = self._serializers.get(purpose)
+        if serializer is None:
+            serializer = URLSafeTimedSerializer(self.secret_key, salt=f"campaign-manager:{purpose}")
+            self._serializers[purpose] = serializer
+        return serializer
 
     def sign(self, purpose: str, payload: Any) -> str:
         return self._serializer(purpose).dumps(payload)
