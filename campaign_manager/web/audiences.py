@@ -691,7 +691,6 @@ def preview_segment():
                     "email": m.email or "",
                     "role": m.role.value,
                     "school": m.school,
-                    "url": url_for("audiences.contact", contact_id=m.id),
                 }
                 for m in members
             ],
@@ -699,10 +698,15 @@ def preview_segment():
 
     # Counting a segment reads every contact (a sequential scan at a million); the same
     # rules asked again within a few seconds (the builder re-asking, a colleague on the
-    # same segment) get the count already taken, with the time it was taken.
+    # same segment) get the count already taken, with the time it was taken, and a count
+    # a little older is answered while a new one is taken in the background.
     key = ("segment preview", json.dumps(body["rules"], sort_keys=True), slug)
-    counted = counts_cache().get(key, count_and_preview)
-    return jsonify(**counted.value, counted_at=counted.as_of)
+    counted = counts_cache().get(key, count_and_preview, refresh_in_background=True)
+    members = [
+        {**m, "url": url_for("audiences.contact", contact_id=m["id"])}
+        for m in counted.value["members"]
+    ]
+    return jsonify(count=counted.value["count"], members=members, counted_at=counted.as_of)
 
 
 @bp.route("/segments/<int:segment_id>/count", methods=["POST"])

@@ -16,6 +16,7 @@ campaign page's own polling interval. Each process keeps its own; nothing is sha
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -23,9 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from flask import current_app
+from flask import Flask, current_app
 
 from campaign_manager.core.db import utcnow
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 # Entries kept at most; the oldest go first (segment rules being edited make many keys).
@@ -45,30 +48,82 @@ class Counted(Generic[T]):
 
 
 class CountsCache:
-    """Values by key, each recomputed once it is older than `max_age_seconds` (0: always)."""
+    """Values by key, each recomputed once it is older than `max_age_seconds` (0: always).
+
+    With `refresh_in_background`, a value past its age but younger than twice that is
+    still answered at once (with its own "as of" time) while one background thread per key
+    counts again. A page under steady use then never waits for a count: at a million
+    contacts the segment builder's one counting request in five seconds was its p95
+    (`bench web`). Only counts that need nothing from the request may do this: the
+    background thread has an app context and a session of its own, but no request.
+    """
 
     def __init__(self, max_age_seconds: float) -> None:
         self.max_age_seconds = max_age_seconds
         # Seconds that only go forward; tests move it on instead of sleeping.
         self.clock: Callable[[], float] = time.monotonic
         self._entries: dict[Hashable, tuple[float, Counted]] = {}
+        self._refreshing: dict[Hashable, threading.Thread] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, count: Callable[[], T]) -> Counted[T]:
+    def get(
+        self, key: Hashable, count: Callable[[], T], *, refresh_in_background: bool = False
+    ) -> Counted[T]:
         now = self.clock()
         with self._lock:
             found = self._entries.get(key)
-        if found is not None and now - found[0] < self.max_age_seconds:
-            return found[1]
+            age = now - found[0] if found is not None else None
+            if found is not None and age is not None and age < self.max_age_seconds:
+                return found[1]
+            if (
+                found is not None
+                and refresh_in_background
+                and age is not None
+                and age < 2 * self.max_age_seconds
+            ):
+                if key not in self._refreshing:
+                    thread = threading.Thread(
+                        target=self._refresh,
+                        args=(current_app._get_current_object(), key, count),
+                        name="counts-refresh",
+                        daemon=True,
+                    )
+                    self._refreshing[key] = thread
+                    thread.start()
+                return found[1]
         # Counted outside the lock: two requests may both count at expiry, which is cheaper
         # than making every other page wait on one slow count.
         counted = Counted(count(), utcnow())
-        if self.max_age_seconds > 0:
-            with self._lock:
-                self._entries[key] = (now, counted)
-                while len(self._entries) > MAX_ENTRIES:
-                    del self._entries[next(iter(self._entries))]
+        self._store(key, now, counted)
         return counted
+
+    def join_refreshes(self, timeout: float | None = None) -> None:
+        """Wait for the background counts under way (tests, and a clean shutdown)."""
+        with self._lock:
+            threads = list(self._refreshing.values())
+        for thread in threads:
+            thread.join(timeout)
+
+    def _refresh(self, app: Flask, key: Hashable, count: Callable[[], T]) -> None:
+        started = self.clock()
+        try:
+            with app.app_context():
+                counted = Counted(count(), utcnow())
+            self._store(key, started, counted)
+        except Exception:
+            # The stale value stays; the next request after it expires counts in the open.
+            log.exception("counting %r in the background failed", key)
+        finally:
+            with self._lock:
+                self._refreshing.pop(key, None)
+
+    def _store(self, key: Hashable, taken: float, counted: Counted) -> None:
+        if self.max_age_seconds <= 0:
+            return
+        with self._lock:
+            self._entries[key] = (taken, counted)
+            while len(self._entries) > MAX_ENTRIES:
+                del self._entries[next(iter(self._entries))]
 
 
 def counts_cache() -> CountsCache:

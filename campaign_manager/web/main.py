@@ -58,7 +58,9 @@ def dashboard():
     if current_user.role is Role.VENDOR:
         return redirect(url_for("print_jobs.index"))
     # The same for every user, so one count serves everyone for a few seconds.
-    counted = counts_cache().get("dashboard", lambda: workspace_overview(db.session, utcnow()))
+    counted = counts_cache().get(
+        "dashboard", lambda: workspace_overview(db.session, utcnow()), refresh_in_background=True
+    )
     return render_template(
         "main/dashboard.html", overview=counted.value, counted_as_of=counted.as_of
     )
