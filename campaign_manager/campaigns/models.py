@@ -166,9 +166,12 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("step_id", "occurrence", "recipient_key"),
         # Workers look for due pending rows; the partial index stays small on PostgreSQL.
+        # With the id, it is in the claim's very order (next_attempt_at, id): without it,
+        # each claim sorted every due row, and a step's rows are all due at once.
         Index(
             "ix_deliveries_due",
             "next_attempt_at",
+            "id",
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),

@@ -132,7 +132,8 @@ class WebhookDelivery(Base):
     """One event for one subscription: the outbox row the workers send and retry."""
 
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+    # In the claim's order (see ix_deliveries_due).
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     subscription_id: Mapped[int] = mapped_column(
