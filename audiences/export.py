@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from audiences.models import Contact, ContactTag, Segment
 from audiences.segments import compile_condition
+from campaign_manager.core.security import spreadsheet_cell
 
 EXPORT_COLUMNS = (
     "email",
@@ -40,9 +41,6 @@ EXPORT_COLUMNS = (
     "created_at",
 )
 BATCH = 1000
-# A cell starting with one of these is a formula to a spreadsheet; a leading quote defuses it
-# (OWASP "CSV injection"). The importer removes that quote again.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cell(value: Any) -> str:
@@ -52,8 +50,7 @@ def _cell(value: Any) -> str:
         value = value.value
     if isinstance(value, date):
         return value.isoformat()
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return spreadsheet_cell(str(value))
 
 
 def export_contacts_csv(

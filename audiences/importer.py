@@ -70,6 +70,7 @@ from audiences.models import (
     ImportStatus,
 )
 from campaign_manager.core.db import StrEnumType, utcnow
+from campaign_manager.core.security import FORMULA_STARTS, spreadsheet_cell
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +128,6 @@ _HEADER_TO_FIELD = {alias: name for name, aliases in _ALIASES.items() for alias 
 _YES = {"yes", "y", "true", "1", "granted", "opt-in", "opt in", "opted in", "subscribed", "x"}
 _NO = {"no", "n", "false", "0", "withdrawn", "opt-out", "opt out", "opted out", "unsubscribed"}
 _US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
-# Exports put a quote before these so spreadsheets do not run them as formulas.
-_FORMULA_STARTS = frozenset("=+-@")
 _TAG_SEPARATORS = re.compile(r"[,;|]")
 _FOUR_DIGITS = re.compile(r"\d{4}")
 _PHONE = re.compile(r"[0-9 +().\-/x]+", re.IGNORECASE)
@@ -474,7 +473,7 @@ class ImportPlan:
             value = values[index].strip()
             if not value:
                 continue
-            if value[0] == "'" and value[1:2] in _FORMULA_STARTS:
+            if value[0] == "'" and value[1:].startswith(FORMULA_STARTS):
                 value = value[1:]  # undo the quote an export put before a formula character
             setter(row, value)
         if not row.email:
@@ -1328,7 +1327,13 @@ def rejects_csv(session: Session, job: ImportJob) -> Iterator[str]:
             .limit(1000)
         ).all()
         for reject in rows:
-            writer.writerow([reject.line, reject.reason, *reject.values])
+            writer.writerow(
+                [
+                    reject.line,
+                    spreadsheet_cell(reject.reason),
+                    *map(spreadsheet_cell, reject.values),
+                ]
+            )
         session.rollback()
         yield out.getvalue()
         out.seek(0)

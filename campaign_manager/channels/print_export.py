@@ -71,6 +71,7 @@ from campaign_manager.channels.print_target import (
 from campaign_manager.channels.registry import AdapterNotAvailable, adapter_class
 from campaign_manager.core.accounts import Vendor
 from campaign_manager.core.db import utcnow
+from campaign_manager.core.security import spreadsheet_cell
 from campaign_manager.core.storage import sha256_of, storage_of
 from creatives.errors import CreativeError, Severity
 from creatives.printing import (
@@ -223,18 +224,20 @@ class PrintManifest:
         writer = csv.writer(output, lineterminator="\r\n")
         writer.writerow(self.CSV_COLUMNS)
         for variant in self.variants:
+            # The vendor opens this in a spreadsheet: names and addresses are the
+            # marketers' free text, so formula characters are defused.
             writer.writerow(
                 (
-                    variant.key,
-                    variant.name,
+                    spreadsheet_cell(variant.key),
+                    spreadsheet_cell(variant.name),
                     variant.quantity,
-                    variant.ship_to,
-                    variant.file,
+                    spreadsheet_cell(variant.ship_to),
+                    spreadsheet_cell(variant.file),
                     variant.page,
                     checksums[variant.file],
                     self.profile.key,
-                    self.paper_stock,
-                    self.finishing,
+                    spreadsheet_cell(self.paper_stock),
+                    spreadsheet_cell(self.finishing),
                     self.due_date.isoformat(),
                 )
             )

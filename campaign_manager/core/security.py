@@ -162,3 +162,16 @@ def verify_webhook_signature(
     # Check every candidate so the time taken does not tell which one matched.
     matches = [hmac.compare_digest(expected, candidate) for candidate in candidates]
     return any(matches)
+
+
+# --- spreadsheet cells ---------------------------------------------------------------------
+#
+# A CSV cell starting with one of these is a formula to a spreadsheet; a leading quote
+# defuses it (OWASP "CSV injection"). Every CSV a person may open in a spreadsheet (contact
+# exports, import reject reports, print manifests) writes its text cells through
+# `spreadsheet_cell`; the importer removes such a quote again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_STARTS) else text

@@ -131,6 +131,7 @@ def test_wrong_column_counts_and_bad_values_are_rejected_row_by_row(app, db, tmp
         "f@example.org,teacher,,4/5/1980,Mars/Base\n"
         "g@example.org,,,31.12.1999,\n"
         ",student,,,\n"
+        '=HYPERLINK("https://evil.example"),student,,,\n'
     )
     job = run(app, db, tmp_path, content)
     assert [(line, reason) for line, reason, *_ in rejects(db, job)] == [
@@ -141,7 +142,14 @@ def test_wrong_column_counts_and_bad_values_are_rejected_row_by_row(app, db, tmp
         ("7", "unknown time zone 'Mars/Base'; use a name such as America/Chicago"),
         ("8", "'31.12.1999' is not a date; write YYYY-MM-DD or M/D/YYYY"),
         ("9", "no email address"),
+        (
+            "10",
+            "'=HYPERLINK(\"https://evil.example\")' is not a valid email address: "
+            "An email address must have an @-sign.",
+        ),
     ]
+    # The report is opened in a spreadsheet: the bad cell cannot run as a formula there.
+    assert rejects(db, job)[-1][2] == '\'=HYPERLINK("https://evil.example")'
     a = find_contact_by_email(db, "a@example.org")
     assert (a.role, a.graduation_year, a.birth_year, str(a.birth_date_latest)) == (
         ContactRole.STUDENT,

@@ -284,6 +284,20 @@ def test_stored_files_manifest_csv_and_zip_agree_with_the_pdfs(app, db, samples)
     assert job.history[0].note.startswith("Job created with 1 PDF(s)")
 
 
+def test_manifest_csv_cells_cannot_run_as_spreadsheet_formulas(app, db, samples):
+    # A vendor opens the manifest in a spreadsheet; the finishing note is a marketer's text.
+    formula = '=HYPERLINK("https://evil.example","click")'
+    target = print_target(samples.vendor.id, finishing=formula, paper_stock="+cmd")
+    message = build_print_message(db, samples.version_id, target)
+    db.commit()
+    result = print_adapter(app, samples.export_account.id).send(message, idempotency_key="k")
+    job = db.get(PrintJob, int(result.external_id))
+    data = stored_files(db, job)[PrintFileKind.MANIFEST_CSV][0].decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(data)))
+    assert {(r["finishing"], r["paper_stock"]) for r in rows} == {("'" + formula, "'+cmd")}
+    assert job.manifest["finishing"] == formula  # the JSON manifest keeps the text as written
+
+
 def test_the_vendor_is_emailed_a_link_to_the_job(app, db, samples):
     message = build_print_message(db, samples.version_id, print_target(samples.vendor.id))
     db.commit()
