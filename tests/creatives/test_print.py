@@ -99,6 +99,25 @@ def test_each_variant_has_its_own_qr_target(db, print_creative):
     assert len(set(urls.values())) == 3
 
 
+def test_the_printed_qr_codes_scan_to_each_variants_url(db, print_creative):
+    import pypdfium2
+    import zxingcpp
+
+    from creatives.printing import _print_job
+    from creatives.versions import get_version
+
+    version = get_version(db, print_creative.current_version.id)
+    urls = {v.key: v.qr_url for v in _print_job(db, version, None, None, None).variants}
+    (pdf,) = render_print_pdf(db, version.id, variant_keys=["lincoln-high", "roosevelt-high"])
+    document = pypdfium2.PdfDocument(pdf.data)
+    scanned = []
+    for page in document:
+        image = page.render(scale=150 / 72).to_pil()  # 150 dpi, as a phone would see it
+        scanned += [r.text for r in zxingcpp.read_barcodes(image) if r.format.name == "QRCode"]
+    document.close()
+    assert scanned == [urls["lincoln-high"], urls["roosevelt-high"]]
+
+
 def test_unknown_variants_are_refused(db, print_creative):
     with pytest.raises(CreativeError, match="Unknown print variant nowhere-high"):
         render_print_pdf(db, print_creative.current_version.id, variant_keys=["nowhere-high"])
