@@ -74,7 +74,10 @@ from campaign_manager.core.security import FORMULA_STARTS, spreadsheet_cell
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 2000
+# Rows per transaction. Larger batches pay the per-batch look-ups and commit less often:
+# 5,000 ran 3% faster than 2,000 (bench import --scale 0.3, twice each, back to back), and
+# progress still moves several times a second.
+DEFAULT_BATCH_SIZE = 5000
 PREVIEW_ROWS = 5
 # A "running" job without a heartbeat for this long was interrupted and may be resumed.
 STALE_AFTER = timedelta(minutes=2)
