@@ -74,6 +74,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Part of every signed session cookie: raising it (sign-out, a new password) makes every
+    # cookie issued before worthless, even a copy taken before the sign-out.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     vendor: Mapped[Vendor | None] = relationship(back_populates="users")
 
@@ -87,7 +90,11 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        return f"{self.id}.{self.session_generation}"
+
+    def end_sessions(self) -> None:
+        """Sign this user out everywhere: every session cookie issued so far stops working."""
+        self.session_generation += 1
 
     @property
     def name(self) -> str:
@@ -177,6 +184,8 @@ def set_password(user: User, new_password: str) -> None:
     if problem:
         raise AccountError(problem)
     user.password_hash = hash_password(new_password)
+    # Whoever may have had the old password may also hold a session: end them all.
+    user.end_sessions()
 
 
 def find_vendor_by_name(session: Session, name: str) -> Vendor | None:

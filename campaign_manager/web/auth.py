@@ -43,11 +43,19 @@ def init_login(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
+def load_user(session_id: str) -> User | None:
+    """The user of a session cookie, `<user id>.<session generation>` (User.get_id).
+
+    Flask's session cookie is signed, not stored: signing out cannot delete a copy of it.
+    So a cookie names the generation it was issued in, and signing out raises the user's.
+    """
+    user_id, _, generation = session_id.partition(".")
+    if not (user_id.isdigit() and generation.isdigit()):
         return None
     user = db.session.get(User, int(user_id))
-    return user if user and user.is_active else None
+    if user is None or not user.is_active or user.session_generation != int(generation):
+        return None
+    return user
 
 
 def safe_next_url(target: str | None) -> str | None:
@@ -99,6 +107,8 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @requires_role(*EVERYONE)
 def logout():
+    current_user.end_sessions()
+    db.session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "info")

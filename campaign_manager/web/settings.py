@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
-from flask_login import current_user
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField, SelectField, StringField, TextAreaField, URLField
@@ -100,7 +109,11 @@ def index():
                 form.new_password.errors.append(str(exc))
             else:
                 db.session.commit()
-                flash("Your password is changed.", "success")
+                # The new password ended every session, this one too: carry on in a new one.
+                session.clear()
+                login_user(current_user._get_current_object())
+                session.permanent = True
+                flash("Your password is changed. Other sessions are signed out.", "success")
                 return redirect(url_for("settings.index"))
     return render_template("settings/index.html", form=form)
 

@@ -126,6 +126,20 @@ def test_logout_needs_post_and_signs_out(client, users):
     assert client.get("/").status_code == 302
 
 
+def test_a_session_cookie_copied_before_sign_out_is_worthless_after_it(app, client, users):
+    client.login("viewer@example.org")
+    copied = client.get_cookie("cm_session").value
+    thief = app.test_client()
+    thief.set_cookie("cm_session", copied)
+    assert thief.get("/").status_code == 200  # the copy works while the session lasts
+    client.post_form("/logout")
+    assert thief.get("/").status_code == 302
+    assert "/login" in thief.get("/").headers["Location"]
+    # Signing in again starts a new session that works.
+    client.login("viewer@example.org")
+    assert client.get("/").status_code == 200
+
+
 def test_disabled_user_loses_access_at_once(client, users, db):
     client.login("viewer@example.org")
     users["viewer"].is_active = False

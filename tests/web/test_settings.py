@@ -87,6 +87,24 @@ def test_change_own_password(client, users, app):
     app.test_client().login("viewer@example.org", "another-long-one")
 
 
+def test_a_new_password_signs_out_every_other_session(app, client, users):
+    client.login("viewer@example.org")
+    elsewhere = app.test_client()
+    elsewhere.login("viewer@example.org")
+    response = client.post_form(
+        "/settings/",
+        {
+            "current_password": "test-password-123",
+            "new_password": "another-long-one",
+            "confirm": "another-long-one",
+        },
+        follow_redirects=True,
+    )
+    assert "Other sessions are signed out" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 200  # the session that changed it goes on
+    assert elsewhere.get("/").status_code == 302
+
+
 def test_admin_cannot_disable_self(client, users, db):
     client.login("admin@example.org")
     client.post_form(f"/settings/users/{users['admin'].id}/toggle-active")
