@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from campaign_manager import __version__
 from campaign_manager.channels.base import (
@@ -106,16 +107,40 @@ def outcome_for_transport_error(error: requests.RequestException) -> SendResult:
     Whether a retry risks a duplicate is the engine's call (it knows if the adapter is
     idempotent); the adapter only reports what happened, including `maybe_delivered`.
     """
-    if isinstance(error, requests.ConnectTimeout | requests.ConnectionError) and not isinstance(
-        error, requests.ReadTimeout
-    ):
+    if _failed_before_sending(error):
         return RetryLater(DEFAULT_RETRY_SECONDS, "could not connect to the provider")
     if isinstance(error, requests.Timeout):
         # The request went out; the provider may have acted on it before we gave up.
         return RetryLater(
             DEFAULT_RETRY_SECONDS, "the provider did not answer in time", maybe_delivered=True
         )
+    if isinstance(error, requests.ConnectionError):
+        # Connected, and the line dropped (a reset, a hang-up) before the answer: the
+        # request may have been acted on, exactly as with a timeout.
+        return RetryLater(
+            DEFAULT_RETRY_SECONDS,
+            "the connection dropped before the provider answered",
+            maybe_delivered=True,
+        )
     return Failed(f"request failed: {type(error).__name__}", permanent=False)
+
+
+# What urllib3 raises when no connection was made, so no byte of the request was sent.
+_NOT_CONNECTED = (
+    urllib3.exceptions.NewConnectionError,  # refused, unreachable, no such host
+    urllib3.exceptions.ConnectTimeoutError,
+)
+
+
+def _failed_before_sending(error: requests.RequestException) -> bool:
+    if isinstance(error, requests.ConnectTimeout | requests.exceptions.SSLError):
+        return True  # TLS fails in the handshake, before the request is written
+    if not isinstance(error, requests.ConnectionError) or isinstance(error, requests.ReadTimeout):
+        return False
+    cause = error.args[0] if error.args else None
+    # requests wraps urllib3's MaxRetryError, whose reason is the underlying failure.
+    reason = getattr(cause, "reason", cause)
+    return isinstance(reason, _NOT_CONNECTED)
 
 
 def rate_limit_wait(
