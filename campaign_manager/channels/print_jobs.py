@@ -18,6 +18,7 @@ notice sent or not, is appended to the job's history, which is never edited.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -226,12 +227,44 @@ def visible_jobs_query(user: User, *, status: PrintJobStatus | None = None) -> S
     return query
 
 
+@dataclass(frozen=True)
+class PrintJobPage:
+    jobs: list[PrintJob]
+    # Where the next (older) page starts, None on the last page.
+    next_before_id: int | None
+
+
 def visible_jobs(
-    session: Session, user: User, *, status: PrintJobStatus | None = None
+    session: Session,
+    user: User,
+    *,
+    status: PrintJobStatus | None = None,
+    before_id: int | None = None,
+    limit: int | None = None,
 ) -> list[PrintJob]:
-    """The jobs `user` may see, newest first."""
-    query = visible_jobs_query(user, status=status)
-    return list(session.scalars(query.order_by(PrintJob.created_at.desc(), PrintJob.id.desc())))
+    """The jobs `user` may see, newest first (ids grow with creation); with `before_id`,
+    only those older than that job; at most `limit`."""
+    query = visible_jobs_query(user, status=status).order_by(PrintJob.id.desc())
+    if before_id is not None:
+        query = query.where(PrintJob.id < before_id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def visible_jobs_page(
+    session: Session,
+    user: User,
+    *,
+    status: PrintJobStatus | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> PrintJobPage:
+    """One page of `visible_jobs`, by keyset like the contacts list."""
+    jobs = visible_jobs(session, user, status=status, before_id=before_id, limit=limit + 1)
+    more = len(jobs) > limit
+    jobs = jobs[:limit]
+    return PrintJobPage(jobs, jobs[-1].id if more else None)
 
 
 def visible_job(session: Session, user: User, job_id: int) -> PrintJob:

@@ -31,7 +31,7 @@ from campaign_manager.channels.print_jobs import (
     record_download,
     visible_file,
     visible_job,
-    visible_jobs,
+    visible_jobs_page,
 )
 from campaign_manager.core.accounts import Role, User
 from campaign_manager.core.storage import BlobNotFound, storage_of
@@ -39,6 +39,9 @@ from campaign_manager.extensions import db
 from campaign_manager.web.authz import EVERYONE, requires_role
 
 log = logging.getLogger(__name__)
+
+# Jobs per page of the list (newest first, by keyset).
+PAGE_SIZE = 50
 
 bp = Blueprint("print_jobs", __name__, url_prefix="/print-jobs")
 
@@ -84,9 +87,17 @@ def index():
     raw = request.args.get("status", "")
     # An unknown status in the address shows every job rather than an error page.
     status = PrintJobStatus(raw) if raw in {s.value for s in PrintJobStatus} else None
-    jobs = visible_jobs(db.session, current_user, status=status)
+    before_id = request.args.get("before", type=int)
+    page = visible_jobs_page(
+        db.session, current_user, status=status, before_id=before_id, limit=PAGE_SIZE
+    )
     return render_template(
-        "print_jobs/index.html", jobs=jobs, statuses=list(PrintJobStatus), status=status
+        "print_jobs/index.html",
+        jobs=page.jobs,
+        next_before_id=page.next_before_id,
+        paged=before_id,
+        statuses=list(PrintJobStatus),
+        status=status,
     )
 
 

@@ -50,6 +50,28 @@ def test_a_vendor_lists_only_its_own_jobs(client, jobs):
     assert f"/print-jobs/{theirs.id}" in page and f"/print-jobs/{mine.id}" not in page
 
 
+def test_the_job_list_pages_newest_first_and_each_page_only_the_vendors_own(
+    client, db, samples, monkeypatch
+):
+    monkeypatch.setattr("campaign_manager.web.print_jobs.PAGE_SIZE", 2)
+    ours = [make_print_job(db, samples, f"page-{n}") for n in range(3)]
+    theirs = make_print_job(db, samples, "page-theirs", vendor=samples.other_vendor)
+    client.login("vendor@example.org")
+
+    def listed(page: str) -> list[int]:
+        return [j.id for j in (*ours, theirs) if f'href="/print-jobs/{j.id}"' in page]
+
+    first = client.get("/print-jobs").get_data(as_text=True)
+    assert listed(first) == [ours[1].id, ours[2].id] and first.index(
+        f"/print-jobs/{ours[2].id}"
+    ) < first.index(f"/print-jobs/{ours[1].id}")
+    older = f"/print-jobs?before={ours[1].id}"
+    assert f'href="{older}"' in first
+    second = client.get(older).get_data(as_text=True)
+    assert listed(second) == [ours[0].id] and "Older jobs" not in second
+    assert 'href="/print-jobs">Newest' in second
+
+
 def test_another_vendors_job_and_every_one_of_its_files_are_404(client, jobs):
     _, theirs = jobs
     client.login("vendor@example.org")
