@@ -18,7 +18,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import requests
 from sqlalchemy import Text, select, type_coerce
@@ -35,6 +35,7 @@ from campaign_manager.core.webhooks import (
     WebhookSubscription,
     note_delivered,
     note_failed,
+    prune_webhook_deliveries,
     queue_test_event,
 )
 from schedulers.outbox import claim_rows, requeue_expired_leases, rows_held_by
@@ -47,6 +48,10 @@ W = WebhookDeliveryStatus
 CONNECT_TIMEOUT = 5.0
 # How much of a receiver's error answer is kept in the delivery log.
 ERROR_BODY_CHARS = 300
+# How often a sender deletes old finished deliveries, and at most how many each time (a
+# short transaction; a backlog goes over the following passes).
+PRUNE_EVERY_SECONDS = 600.0
+PRUNE_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class WebhookSenderSettings:
     timeout_seconds: float = 10.0
     batch_size: int = 20
     disable_after_failures: int = 5
+    # Finished deliveries are deleted after this many days; 0 keeps them.
+    keep_deliveries_days: int = 30
     retry: RetryPolicy = field(
         default_factory=lambda: RetryPolicy(max_attempts=8, base_seconds=60.0)
     )
@@ -70,6 +77,7 @@ class WebhookSenderSettings:
             timeout_seconds=hooks.timeout_seconds,
             batch_size=hooks.batch_size,
             disable_after_failures=hooks.disable_after_failures,
+            keep_deliveries_days=hooks.keep_deliveries_days,
             retry=RetryPolicy(
                 max_attempts=hooks.max_attempts, base_seconds=hooks.retry_base_seconds
             ),
@@ -233,6 +241,7 @@ class WebhookSender:
         self.clock = clock
         self.http = requests.Session()
         self._last_recovery = 0.0
+        self._last_pruning = -PRUNE_EVERY_SECONDS
 
     def close(self) -> None:
         self.http.close()
@@ -240,6 +249,7 @@ class WebhookSender:
     def run_batch(self) -> int:
         """Claim, send and record one batch; return how many rows were handled."""
         self._recover_if_due()
+        self._prune_if_due()
         with self.database.transaction() as session:
             ids = claim_due_webhook_deliveries(
                 session,
@@ -334,6 +344,19 @@ class WebhookSender:
                 error=_describe(response),
                 retry_after=_retry_after(response),
             )
+
+    def _prune_if_due(self) -> None:
+        """Delete the delivery log's old finished rows, a bounded number at a time."""
+        days = self.settings.keep_deliveries_days
+        if days <= 0 or time.monotonic() - self._last_pruning < PRUNE_EVERY_SECONDS:
+            return
+        self._last_pruning = time.monotonic()
+        with self.database.transaction() as session:
+            pruned = prune_webhook_deliveries(
+                session, self.clock() - timedelta(days=days), PRUNE_BATCH
+            )
+        if pruned:
+            log.info("deleted %d webhook deliveries older than %d days", pruned, days)
 
     def _recover_if_due(self) -> None:
         if time.monotonic() - self._last_recovery < min(15.0, self.settings.lease_seconds / 2):

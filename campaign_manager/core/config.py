@@ -117,6 +117,9 @@ class WebhookSettings:
     disable_after_failures: int = 5
     # Webhook deliveries a worker claims at once.
     batch_size: int = 20
+    # Finished deliveries (delivered or failed) older than this many days are deleted from
+    # the delivery log, so it does not grow forever. 0 keeps them all.
+    keep_deliveries_days: int = 30
 
 
 @dataclass

@@ -34,6 +34,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    delete,
     func,
     select,
     update,
@@ -430,3 +431,26 @@ def rotate_webhook_secrets(session: Session) -> int:
         session, "webhook_subscriptions", "secret", "webhook subscription"
     )
     return rotated
+
+
+FINISHED_STATUSES = (WebhookDeliveryStatus.DELIVERED, WebhookDeliveryStatus.FAILED)
+
+
+def prune_webhook_deliveries(session: Session, finished_before: datetime, limit: int) -> int:
+    """Delete up to `limit` delivered or failed rows last changed before `finished_before`;
+    return how many. Pending and sending rows are never touched."""
+    oldest = (
+        select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.status.in_(
+                [WebhookDeliveryStatus.DELIVERED, WebhookDeliveryStatus.FAILED]
+            ),
+            WebhookDelivery.updated_at < finished_before,
+        )
+        .order_by(WebhookDelivery.id)
+        .limit(limit)
+    )
+    ids = list(session.scalars(oldest))
+    if ids:
+        session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+    return len(ids)

@@ -275,3 +275,27 @@ def test_the_verification_example_in_the_docs_accepts_a_real_request(
     assert verify(receiver.secret, request.body, header)
     assert not verify(receiver.secret, request.body.replace(b"7", b"8"), header)
     assert not verify("whsec_not-the-secret", request.body, header)
+
+
+def test_the_delivery_log_forgets_finished_deliveries_after_the_retention(
+    db, receiver, subscribe, make_sender, clock
+):
+    subscribe("delivery.sent")
+    emit(db, delivery_id=1)
+    emit(db, delivery_id=2)
+    assert make_sender().run_batch() == 2
+    emit(db, delivery_id=3)  # still pending when the old ones go
+
+    clock.advance(days=29)
+    make_sender(keep_deliveries_days=30).run_batch()  # sends the third; nothing is old yet
+    assert [r.status for r in webhook_rows(db)] == [W.DELIVERED] * 3
+
+    clock.advance(days=2)
+    make_sender(keep_deliveries_days=0).run_batch()  # 0 keeps everything
+    assert len(webhook_rows(db)) == 3
+    emit(db, delivery_id=4)
+    make_sender(keep_deliveries_days=30).run_batch()
+    rows = webhook_rows(db)
+    # The two sent 31 days ago are gone; the one sent 2 days ago and the new one stay.
+    assert [json.loads(r.body)["data"]["delivery_id"] for r in rows] == [3, 4]
+    assert [r.status for r in rows] == [W.DELIVERED, W.DELIVERED]
