@@ -199,10 +199,11 @@ class SmtpAdapter:
                 return Failed(str(exc), permanent=True)
         sender = self._setting("envelope_from") or message.from_address
         message_id = encoded.message_id
-        # Twice at most: a reused connection may have died while idle; a fresh one may not.
+        # A hang-up before the message went out sent nothing, so the message is tried once
+        # more on a new connection (a reused one may have died while idle; a server may drop
+        # one connection now and then). Only a second hang-up holds the account back.
         for _attempt in range(2):
-            reused = self._connection is not None
-            if not reused:
+            if self._connection is None:
                 failure = self._connect()
                 if failure is not None:
                     return failure
@@ -210,10 +211,11 @@ class SmtpAdapter:
                 return self._transmit(sender, message.to, data, message_id)
             except _DroppedBeforeData as exc:
                 self._discard()
-                if not reused:
-                    return RetryLater(CONNECT_RETRY_SECONDS, f"the server hung up: {exc}")
-                log.info("SMTP connection was closed while idle; reconnecting")
-        return RetryLater(CONNECT_RETRY_SECONDS, "the server keeps closing the connection")
+                dropped = str(exc)
+                log.info("the SMTP server hung up before the message (%s); reconnecting", exc)
+        return RetryLater(
+            CONNECT_RETRY_SECONDS, f"the server hung up twice before the message: {dropped}"
+        )
 
     def _connect(self) -> SendResult | None:
         try:

@@ -76,6 +76,8 @@ class Handler:
     refuse: dict[str, str] = field(default_factory=dict)
     # Read the message, then hang up without answering: the sender cannot tell the outcome.
     hang_up_after_data: bool = False
+    # Hang up at RCPT this many times (nothing is delivered on those connections).
+    hang_ups_at_rcpt: int = 0
     connections: list[Any] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
 
@@ -86,6 +88,10 @@ class Handler:
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.hang_ups_at_rcpt:
+            self.hang_ups_at_rcpt -= 1
+            server.transport.close()
+            return "250 never seen"
         if address in self.refuse:
             return self.refuse[address]
         envelope.rcpt_tos.append(address)

@@ -124,6 +124,30 @@ def test_reconnects_when_the_server_dropped_the_idle_connection(plain_server):
     assert len(plain_server.handler.connections) == 2
 
 
+def test_one_hang_up_before_the_message_is_retried_on_a_new_connection(plain_server):
+    plain_server.handler.hang_ups_at_rcpt = 1
+    adapter = adapter_for(plain_server)
+    try:
+        result = adapter.send(sample_email(), idempotency_key="a")
+    finally:
+        adapter.close()
+    assert isinstance(result, Sent)
+    assert len(plain_server.handler.messages) == 1
+    assert len(plain_server.handler.connections) == 2
+
+
+def test_a_second_hang_up_before_the_message_asks_to_retry_later(plain_server):
+    plain_server.handler.hang_ups_at_rcpt = 2
+    adapter = adapter_for(plain_server)
+    try:
+        result = adapter.send(sample_email(), idempotency_key="a")
+    finally:
+        adapter.close()
+    assert isinstance(result, RetryLater) and not result.maybe_delivered
+    assert "hung up twice" in result.reason
+    assert plain_server.handler.messages == []
+
+
 def test_a_drop_after_the_message_was_sent_may_have_delivered_it(plain_server):
     plain_server.handler.hang_up_after_data = True
     adapter = adapter_for(plain_server)
