@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import itertools
 import logging
 import re
 import threading
@@ -197,16 +198,12 @@ def qr_svg(url: str, color: str) -> Markup:
     rows = bytes(modules)
     runs = []
     for y in range(modules.shape[0]):
-        row = rows[y * width : (y + 1) * width]
-        x = 0
-        while x < width:
-            if row[x]:
-                x += 1
-                continue
-            start = x
-            while x < width and not row[x]:
-                x += 1
-            runs.append(f"M{start + QR_BORDER},{y + QR_BORDER}h{x - start}v1h-{x - start}z")
+        x = QR_BORDER
+        for light, run in itertools.groupby(rows[y * width : (y + 1) * width]):
+            length = len(list(run))
+            if not light:
+                runs.append(f"M{x},{y + QR_BORDER}h{length}v1h-{length}z")
+            x += length
     svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{size}mm" '
         f'height="{size}mm" viewBox="0 0 {size} {size}">'

@@ -41,8 +41,15 @@ STRUCTURAL_HEADERS = frozenset(
         "Content-Transfer-Encoding",
     )
 )
-# An address an email can be sent to or from as it is: no display name, quotes or spaces.
-EMAIL_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+
+
+def is_plain_address(address: str) -> bool:
+    """An address an email can be sent to or from as it is: ASCII, no display name, quotes
+    or spaces (SMTPUTF8 is not used)."""
+    return bool(_ADDRESS.match(address)) and address.isascii()
+
+
 _HTTPS_IN_ANGLES = re.compile(r"<(https://[^>]+)>")
 
 
@@ -137,11 +144,11 @@ def validate_email_message(message: RenderedMessage) -> list[Problem]:
     problems = []
     if not message.to:
         problems.append(Problem("to", "The message has no recipient address."))
-    elif not EMAIL_ADDRESS.match(message.to) or not message.to.isascii():
+    elif not is_plain_address(message.to):
         problems.append(Problem("to", f"'{message.to}' is not a usable email address."))
     if not message.from_address:
         problems.append(Problem("from_address", "The message has no sender address."))
-    elif not EMAIL_ADDRESS.match(message.from_address) or not message.from_address.isascii():
+    elif not is_plain_address(message.from_address):
         problems.append(
             Problem("from_address", f"'{message.from_address}' is not a usable sender address.")
         )
@@ -220,8 +227,7 @@ def _header(name: str, value: str) -> str:
     value = _one_line(value)
     if value.isascii():
         return _folded(name, value)
-    encoded = Header(value, "utf-8", maxlinelen=_FOLD_AT, header_name=name)
-    return f"{name}: {encoded.encode(linesep=CRLF)}"
+    return f"{name}: {_encoded_words(name, value)}"
 
 
 def _folded(name: str, value: str) -> str:
@@ -252,8 +258,12 @@ def _address_header(name: str, address: str, display_name: str) -> str:
     if display_name.isascii():
         # formataddr quotes a name with specials (commas, dots, quotes) as RFC 5322 asks.
         return _header(name, email.utils.formataddr((display_name, address)))
-    encoded = Header(display_name, "utf-8", maxlinelen=_FOLD_AT, header_name=name)
-    return f"{name}: {encoded.encode(linesep=CRLF)} <{address}>"
+    return f"{name}: {_encoded_words(name, display_name)} <{address}>"
+
+
+def _encoded_words(name: str, text: str) -> str:
+    """Non-ASCII `text` as RFC 2047 encoded words, folded to fit the `name:` header."""
+    return Header(text, "utf-8", maxlinelen=_FOLD_AT, header_name=name).encode(linesep=CRLF)
 
 
 def _one_line(value: str) -> str:

@@ -135,7 +135,7 @@ _NOT_CONNECTED = (
 def _failed_before_sending(error: requests.RequestException) -> bool:
     if isinstance(error, requests.ConnectTimeout | requests.exceptions.SSLError):
         return True  # TLS fails in the handshake, before the request is written
-    if not isinstance(error, requests.ConnectionError) or isinstance(error, requests.ReadTimeout):
+    if not isinstance(error, requests.ConnectionError):
         return False
     cause = error.args[0] if error.args else None
     # requests wraps urllib3's MaxRetryError, whose reason is the underlying failure.

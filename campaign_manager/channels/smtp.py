@@ -30,8 +30,8 @@ from campaign_manager.channels.base import (
     SettingField,
 )
 from campaign_manager.channels.email_message import (
-    EMAIL_ADDRESS,
     encode_email,
+    is_plain_address,
     validate_email_message,
 )
 
@@ -303,7 +303,7 @@ def _angle_address(address: str) -> str:
     validate_email_message has nothing to parse. Anything else (a configured bounce
     address) still goes through smtplib's quoting.
     """
-    if EMAIL_ADDRESS.match(address) and address.isascii():
+    if is_plain_address(address):
         return f"<{address}>"
     return smtplib.quoteaddr(address)
 

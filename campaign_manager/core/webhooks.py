@@ -442,9 +442,7 @@ def prune_webhook_deliveries(session: Session, finished_before: datetime, limit:
     oldest = (
         select(WebhookDelivery.id)
         .where(
-            WebhookDelivery.status.in_(
-                [WebhookDeliveryStatus.DELIVERED, WebhookDeliveryStatus.FAILED]
-            ),
+            WebhookDelivery.status.in_(FINISHED_STATUSES),
             WebhookDelivery.updated_at < finished_before,
         )
         .order_by(WebhookDelivery.id)

@@ -72,30 +72,31 @@ class CountsCache:
         now = self.clock()
         with self._lock:
             found = self._entries.get(key)
-            age = now - found[0] if found is not None else None
-            if found is not None and age is not None and age < self.max_age_seconds:
-                return found[1]
-            if (
-                found is not None
-                and refresh_in_background
-                and age is not None
-                and age < 2 * self.max_age_seconds
-            ):
-                if key not in self._refreshing:
-                    thread = threading.Thread(
-                        target=self._refresh,
-                        args=(current_app._get_current_object(), key, count),
-                        name="counts-refresh",
-                        daemon=True,
-                    )
-                    self._refreshing[key] = thread
-                    thread.start()
-                return found[1]
+            if found is not None:
+                taken, counted = found
+                if now - taken < self.max_age_seconds:
+                    return counted
+                if refresh_in_background and now - taken < 2 * self.max_age_seconds:
+                    self._start_refresh(key, count)
+                    return counted
         # Counted outside the lock: two requests may both count at expiry, which is cheaper
         # than making every other page wait on one slow count.
         counted = Counted(count(), utcnow())
         self._store(key, now, counted)
         return counted
+
+    def _start_refresh(self, key: Hashable, count: Callable[[], T]) -> None:
+        """One background count per key at a time; the caller holds the lock."""
+        if key in self._refreshing:
+            return
+        thread = threading.Thread(
+            target=self._refresh,
+            args=(current_app._get_current_object(), key, count),
+            name="counts-refresh",
+            daemon=True,
+        )
+        self._refreshing[key] = thread
+        thread.start()
 
     def join_refreshes(self, timeout: float | None = None) -> None:
         """Wait for the background counts under way (tests, and a clean shutdown)."""

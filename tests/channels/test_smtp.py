@@ -108,6 +108,15 @@ def test_one_connection_carries_many_messages(starttls_server, certificate):
     assert starttls_server.handler.logins == ["mailer"]
 
 
+def send_one(server: SmtpServer):
+    """The sample email through a new adapter, closed afterwards; the send's result."""
+    adapter = adapter_for(server)
+    try:
+        return adapter.send(sample_email(), idempotency_key="a")
+    finally:
+        adapter.close()
+
+
 def test_reconnects_when_the_server_dropped_the_idle_connection(plain_server):
     adapter = adapter_for(plain_server)
     try:
@@ -126,11 +135,7 @@ def test_reconnects_when_the_server_dropped_the_idle_connection(plain_server):
 
 def test_one_hang_up_before_the_message_is_retried_on_a_new_connection(plain_server):
     plain_server.handler.hang_ups_at_rcpt = 1
-    adapter = adapter_for(plain_server)
-    try:
-        result = adapter.send(sample_email(), idempotency_key="a")
-    finally:
-        adapter.close()
+    result = send_one(plain_server)
     assert isinstance(result, Sent)
     assert len(plain_server.handler.messages) == 1
     assert len(plain_server.handler.connections) == 2
@@ -138,11 +143,7 @@ def test_one_hang_up_before_the_message_is_retried_on_a_new_connection(plain_ser
 
 def test_a_second_hang_up_before_the_message_asks_to_retry_later(plain_server):
     plain_server.handler.hang_ups_at_rcpt = 2
-    adapter = adapter_for(plain_server)
-    try:
-        result = adapter.send(sample_email(), idempotency_key="a")
-    finally:
-        adapter.close()
+    result = send_one(plain_server)
     assert isinstance(result, RetryLater) and not result.maybe_delivered
     assert "hung up twice" in result.reason
     assert plain_server.handler.messages == []
@@ -150,11 +151,7 @@ def test_a_second_hang_up_before_the_message_asks_to_retry_later(plain_server):
 
 def test_a_drop_after_the_message_was_sent_may_have_delivered_it(plain_server):
     plain_server.handler.hang_up_after_data = True
-    adapter = adapter_for(plain_server)
-    try:
-        result = adapter.send(sample_email(), idempotency_key="a")
-    finally:
-        adapter.close()
+    result = send_one(plain_server)
     assert isinstance(result, RetryLater)
     assert result.maybe_delivered is True
     # The server did receive it: retrying blindly would have sent it twice.
